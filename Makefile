@@ -1,0 +1,65 @@
+# Every command the README shows is a target here; CI runs `make test` (see .ci/run).
+SHELL := /bin/bash
+PORT ?= 8000
+VENV := .venv
+RASA_VENV := .venv-rasa
+PY := $(VENV)/bin/python
+RASA := $(RASA_VENV)/bin/rasa
+RASA_VERSION := 3.6.21
+
+.PHONY: help install model db run chat chat-whatsapp test validate bench clean
+
+help:
+	@echo "make run            set up everything and start the app, Rasa and the action server"
+	@echo "make chat           chat with the running app as an SMS user (make chat-whatsapp for WhatsApp)"
+	@echo "make test           set up what the tests need and run the whole suite"
+	@echo "make bench          run the benchmark scripts"
+
+$(VENV)/.stamp: pyproject.toml requirements.lock
+	@if [ ! -x $(PY) ]; then py=$$(scripts/find-python310.sh) && $$py -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $@
+
+# Rasa's environment is large: rebuilt only when its lock file changes.
+$(RASA_VENV)/.stamp: requirements-rasa.lock
+	@if [ ! -x $(RASA_VENV)/bin/python ]; then py=$$(scripts/find-python310.sh) && $$py -m venv $(RASA_VENV); fi
+	$(RASA_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(RASA_VENV)/bin/python -m pip install --quiet -c requirements-rasa.lock 'setuptools<71' rasa==$(RASA_VERSION)
+	@touch $@
+
+install: $(VENV)/.stamp $(RASA_VENV)/.stamp
+
+.env: | $(VENV)/.stamp
+	$(PY) scripts/init_env.py
+
+model: install
+	$(PY) scripts/rasa_model.py
+
+db: install .env
+	$(VENV)/bin/bansos init-db
+
+validate: install
+	$(RASA) data validate --data nlu --domain domain.yml --config config.yml --fail-on-warnings
+
+run: install .env db model
+	@echo
+	@echo "Starting the app on http://127.0.0.1:$(PORT), Rasa on :5005, actions on :5055."
+	@echo "In another terminal: 'make chat' (SMS) or 'make chat-whatsapp'. Ctrl-C stops everything."
+	@echo
+	PORT=$(PORT) $(VENV)/bin/honcho start
+
+chat: install .env
+	$(PY) scripts/chat.py --sms
+
+chat-whatsapp: install .env
+	$(PY) scripts/chat.py --whatsapp
+
+test: install validate
+	$(PY) -m pytest
+
+bench: install
+	@echo "no benchmarks yet"
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) instance reports .pytest_cache

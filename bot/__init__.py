@@ -1,0 +1,1 @@
+"""Asisten Bansos domain core: the only package that touches the database."""

@@ -1,0 +1,68 @@
+"""SMS keywords that always work, whatever the NLU would have guessed.
+
+A keyword is turned into a Rasa intent payload (`/intent{"entity": "value"}`), which
+Rasa's REST channel treats as that intent with full confidence, so a feature-phone user
+typing `CEK 3201...` is never at the mercy of the classifier.
+"""
+from __future__ import annotations
+
+import json
+import re
+
+KEYWORD_INTENTS: dict[str, str] = {
+    "MENU": "help",
+    "BANTUAN": "help",
+    "CEK": "check_status",
+    "JADWAL": "ask_disbursement_schedule",
+    "RIWAYAT": "ask_disbursement_history",
+    "USUL": "submit_usul",
+    "SANGGAH": "submit_sanggah",
+    "ADU": "file_complaint",
+    "TIKET": "check_ticket",
+    "PETUGAS": "request_human",
+    "STOP": "opt_out",
+    "BERHENTI": "opt_out",
+    "MULAI": "opt_in",
+    "BATAL": "cancel",
+}
+
+_KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)\b[\s:.,-]*(.*?)\s*$", re.DOTALL)
+_NUMBER_RE = re.compile(r"[\d][\d\s.\-]*")
+_REF_CHARS_RE = re.compile(r"[A-Za-z0-9\-]{1,24}")
+_TICKET_RE = re.compile(r"\b(USL|SGH|ADU)-?(\d{8})-?([A-HJ-NP-Z2-9]{4})\b", re.IGNORECASE)
+
+
+def keyword_payload(text: str) -> str | None:
+    """The Rasa payload for a keyword message, or None when `text` is not one.
+
+    Only the first word counts, and only when what follows fits that keyword
+    (`CEK` takes a NIK, `TIKET` a reference, the rest nothing), so ordinary sentences
+    that merely start with "cek" or "stop" still go to the NLU.
+    """
+    match = _KEYWORD_RE.match(text)
+    if not match:
+        return None
+    word, rest = match.group(1).upper(), match.group(2)
+    intent = KEYWORD_INTENTS.get(word)
+    if intent is None:
+        return None
+    entities: dict[str, str] = {}
+    if rest:
+        if word == "CEK" and _NUMBER_RE.fullmatch(rest):
+            # Passed on even when it is not 16 digits: the form then says what is wrong.
+            entities["nik"] = re.sub(r"\D", "", rest)[:32]
+        elif word == "TIKET" and _REF_CHARS_RE.fullmatch(rest):
+            ref = _TICKET_RE.fullmatch(rest)
+            entities["ticket_ref"] = "-".join(g.upper() for g in ref.groups()) if ref else rest.upper()
+        else:
+            return None
+    return f"/{intent}{json.dumps(entities)}" if entities else f"/{intent}"
+
+
+def rasa_input(text: str) -> str:
+    """What Rasa receives for a citizen's text.
+
+    Rasa reads a leading "/" as an intent with entities, so free text that starts with
+    one is passed without it: only keywords may choose an intent directly.
+    """
+    return keyword_payload(text) or text.lstrip("/ ") or "?"

@@ -1,0 +1,57 @@
+"""Logging that never writes a whole NIK.
+
+A NIK is personal data (UU PDP) and turns up in log lines through citizens' own
+messages, exception texts and tracebacks. The filter sits on the handler, so records
+from every logger that propagates to the root are masked before anything is written.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+
+from bot.nik import mask_niks
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_FORMATTER = logging.Formatter()
+
+
+class NikMaskingFilter(logging.Filter):
+    """Rewrite a record in place so its message, exception and stack show NIKs masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A broken format string would make the handler dump msg and args raw;
+            # keep both, masked, instead.
+            message = f"{record.msg} {record.args!r}"
+        record.msg = mask_niks(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_niks(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_niks(record.stack_info)
+        return True
+
+
+class _MaskedStderrHandler(logging.StreamHandler):
+    """The handler configure_logging installs; its type marks it as already there."""
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every log record to stderr with NIKs masked; calling it again only sets the level.
+
+    Handlers someone else already put on the root (a server's, a test runner's) get
+    the filter too, so no handler on the root writes a whole NIK.
+    """
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not any(isinstance(handler, _MaskedStderrHandler) for handler in root.handlers):
+        handler = _MaskedStderrHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
+            handler.addFilter(NikMaskingFilter())

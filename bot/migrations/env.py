@@ -1,0 +1,24 @@
+"""Alembic environment: runs against the engine the app hands over, or DATABASE_URL."""
+from __future__ import annotations
+
+from alembic import context
+
+import bot.models  # noqa: F401 - registers every table on Base.metadata
+from bot.config import load_settings
+from bot.db import Base, make_engine
+
+target_metadata = Base.metadata
+
+
+def run_migrations() -> None:
+    engine = context.config.attributes.get("engine") or make_engine(load_settings().database_url)
+    with engine.begin() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
+        context.run_migrations()
+
+
+run_migrations()

@@ -1,0 +1,18 @@
+"""Texts the core itself sends to citizens (the assistant's own texts live in domain.yml).
+
+Plain Indonesian, polite, GSM-7 safe and within one SMS segment each.
+"""
+
+SERVICE_BUSY = (
+    "Maaf, layanan sedang sibuk. Pesan Bapak/Ibu sudah kami simpan dan akan "
+    "kami balas segera. Darurat: hubungi 171."
+)
+EMPTY_MESSAGE = "Pesan Bapak/Ibu kosong. Ketik MENU untuk melihat layanan."
+MEDIA_WITHOUT_TEXT = (
+    "Lampiran sudah kami terima. Mohon tulis juga pesan Bapak/Ibu dalam bentuk teks. "
+    "Ketik MENU untuk melihat layanan."
+)
+STORAGE_DOWN = (
+    "Maaf, layanan sedang gangguan dan pesan Bapak/Ibu belum tersimpan. "
+    "Mohon kirim ulang beberapa saat lagi."
+)

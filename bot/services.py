@@ -1,0 +1,34 @@
+"""The services one process needs, built once from its settings."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Settings
+from bot.conversation import Conversations
+from bot.db import Database
+from bot.delivery import DeliveryTracker
+from bot.messaging import Outbox, make_transport
+from bot.rasa_client import RasaClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    rasa: RasaClient
+    conversations: Conversations
+    delivery: DeliveryTracker
+    outbox: Outbox
+
+
+def build_services(settings: Settings) -> Services:
+    db = Database(settings.database_url)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    return Services(
+        settings=settings,
+        db=db,
+        rasa=rasa,
+        conversations=Conversations(db, rasa, settings),
+        delivery=DeliveryTracker(db),
+        outbox=Outbox(db, make_transport(settings)),
+    )

@@ -1,0 +1,82 @@
+"""A terminal that behaves like a phone: type a message, see the assistant's replies.
+
+It posts correctly signed Twilio webhook requests (SMS or WhatsApp) to the running app,
+exactly as Twilio would, so the whole path (signature, storage, Rasa, actions) is real.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+import xml.etree.ElementTree as ET
+
+import requests
+from dotenv import load_dotenv
+from twilio.request_validator import RequestValidator
+
+SERVICE_NUMBER = "+6281100000000"
+
+
+def parse_twiml(xml_text: str) -> list[str]:
+    root = ET.fromstring(xml_text)
+    return [(message.text or "").strip() for message in root.iter("Message")]
+
+
+def build_form(sender: str, body: str, whatsapp: bool) -> dict[str, str]:
+    prefix = "whatsapp:" if whatsapp else ""
+    return {
+        "MessageSid": "SM" + secrets.token_hex(16),
+        "AccountSid": os.environ.get("TWILIO_ACCOUNT_SID") or "AC" + "0" * 32,
+        "From": prefix + sender,
+        "To": prefix + SERVICE_NUMBER,
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+def main() -> int:
+    load_dotenv(".env")
+    parser = argparse.ArgumentParser(description=__doc__)
+    channel = parser.add_mutually_exclusive_group()
+    channel.add_argument("--sms", action="store_true", help="chat as an SMS user (default)")
+    channel.add_argument("--whatsapp", action="store_true", help="chat as a WhatsApp user")
+    parser.add_argument("--from", dest="sender", default="+6281234500001", help="your phone number")
+    parser.add_argument("--url", default=f"http://127.0.0.1:{os.environ.get('PORT', '8000')}")
+    args = parser.parse_args()
+
+    token = os.environ.get("TWILIO_AUTH_TOKEN", "")
+    if not token:
+        print("TWILIO_AUTH_TOKEN is not set (make run writes it to .env).", file=sys.stderr)
+        return 1
+    base = os.environ.get("PUBLIC_BASE_URL") or args.url
+    webhook = f"{base.rstrip('/')}/webhooks/twilio/messages"
+    validator = RequestValidator(token)
+    name = "WhatsApp" if args.whatsapp else "SMS"
+    print(f"Chat via {name} as {args.sender} -> {args.url}. Ctrl-D or /quit to leave.")
+    while True:
+        try:
+            text = input("anda> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return 0
+        if text.strip() == "/quit":
+            return 0
+        form = build_form(args.sender, text, args.whatsapp)
+        headers = {"X-Twilio-Signature": validator.compute_signature(webhook, form)}
+        try:
+            response = requests.post(
+                f"{args.url.rstrip('/')}/webhooks/twilio/messages", data=form, headers=headers, timeout=20
+            )
+        except requests.RequestException as exc:
+            print(f"(app not reachable at {args.url}: {exc.__class__.__name__}; is `make run` running?)")
+            continue
+        if response.status_code != 200:
+            print(f"(HTTP {response.status_code}: {response.text.strip()[:200]})")
+            continue
+        for reply in parse_twiml(response.text):
+            print("bot> " + reply.replace("\n", "\n     "))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
