@@ -21,11 +21,14 @@ from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcn
 from bot.phone import Address, parse_address
 from bot.rasa_client import RasaClient, RasaUnavailable
 from bot.smstext import format_for_channel
+from bot.subscriptions import set_opted_out
 
 log = logging.getLogger(__name__)
 
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REPLAY_POLL_SECONDS = 0.1
+# STOP/BERHENTI and MULAI must work even when Rasa is down.
+_SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,12 @@ class Conversations:
         if not text:
             reply = replies.MEDIA_WITHOUT_TEXT if has_media else replies.EMPTY_MESSAGE
             return [reply], MessageStatus.ANSWERED
+        payload = rasa_input(text)
+        if payload in _SUBSCRIPTION_PAYLOADS:
+            opted_out = payload == _SUBSCRIPTION_PAYLOADS[0]
+            return [set_opted_out(self.db, stored.conversation_key, opted_out)], MessageStatus.ANSWERED
         try:
-            bot_replies = self.rasa.send(
-                stored.conversation_key, rasa_input(text), {"channel": stored.channel}
-            )
+            bot_replies = self.rasa.send(stored.conversation_key, payload, {"channel": stored.channel})
         except RasaUnavailable as exc:
             log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
             return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 
+from bot.nik import compact_niks
+
 KEYWORD_INTENTS: dict[str, str] = {
     "MENU": "help",
     "BANTUAN": "help",
@@ -63,6 +65,7 @@ def rasa_input(text: str) -> str:
     """What Rasa receives for a citizen's text.
 
     Rasa reads a leading "/" as an intent with entities, so free text that starts with
-    one is passed without it: only keywords may choose an intent directly.
+    one is passed without it: only keywords may choose an intent directly. NIKs typed
+    with spaces or dots are written as plain digits so the NLU sees them as NIKs.
     """
-    return keyword_payload(text) or text.lstrip("/ ") or "?"
+    return keyword_payload(text) or compact_niks(text.lstrip("/ ")) or "?"

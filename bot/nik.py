@@ -145,3 +145,9 @@ def mask_niks(text: str) -> str:
 def mask_name(name: str) -> str:
     """Hide a name but keep its shape: "Siti Wulandari" becomes "S*** W********"."""
     return re.sub(r"\S+", lambda m: m.group()[0] + "*" * (len(m.group()) - 1), name or "")
+
+
+def compact_niks(text: str) -> str:
+    """Write every NIK in text as 16 plain digits ("3201 0145 ..." → "32010145..."),
+    so that the assistant's NIK pattern recognises the way people type them."""
+    return _NIK_IN_TEXT.sub(lambda match: _to_ascii_digits(re.sub(r"\D", "", match.group())), text or "")

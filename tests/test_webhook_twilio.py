@@ -252,9 +252,6 @@ def test_oversized_request_body_is_refused(client: FlaskClient, signer: TwilioSi
         ("TIKET ADU-20261123-K7QX", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'),
         ("tiket adu20261123k7qx", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'),
         ("PETUGAS", "/request_human"),
-        ("STOP", "/opt_out"),
-        ("BERHENTI", "/opt_out"),
-        ("MULAI", "/opt_in"),
         ("BATAL", "/cancel"),
         ("cek bansos saya", "cek bansos saya"),
         ("stop kirim sms dong", "stop kirim sms dong"),
@@ -268,6 +265,26 @@ def test_keywords_reach_rasa_as_intents_and_other_text_as_text(
 ) -> None:
     replies_of(signer.post(client, MESSAGES, sms_form(PHONE, text)))
     assert rasa.received[0]["message"] == payload
+
+
+@pytest.mark.parametrize(
+    "keywords, opted_out, reply",
+    [
+        (["STOP"], True, "MULAI"),
+        (["berhenti"], True, "MULAI"),
+        (["STOP", "MULAI"], False, "STOP"),
+        (["MULAI"], False, "STOP"),
+    ],
+)
+def test_stop_and_mulai_work_even_with_rasa_down(
+    app_config: dict[str, Any], signer: TwilioSigner, sqlite_db: Database, keywords: list[str], opted_out: bool, reply: str
+) -> None:
+    client = create_app({**app_config, "rasa_url": "http://127.0.0.1:9"}).test_client()
+    for keyword in keywords:
+        answer = replies_of(signer.post(client, MESSAGES, sms_form(PHONE, keyword)))
+    assert reply in answer[0]
+    with sqlite_db.session() as session:
+        assert session.scalars(select(Contact.opted_out)).one() is opted_out
 
 
 def test_citizen_text_that_looks_like_an_intent_payload_is_not_trusted(client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa) -> None:

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from bot.nik import InvalidNik, find_niks, is_valid_nik, mask_name, mask_nik, mask_niks, parse_nik
+from bot.nik import InvalidNik, compact_niks, find_niks, is_valid_nik, mask_name, mask_nik, mask_niks, parse_nik
 
 TODAY = date(2026, 6, 15)
 
@@ -142,3 +142,15 @@ def test_mask_niks(text, expected):
 )
 def test_mask_name(name, expected):
     assert mask_name(name) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("nik saya 3201 0145 0190 0003 ya", "nik saya 3201014501900003 ya"),
+        ("3201.0145.0190.0003", "3201014501900003"),
+        ("no hp 0812 3456 7890", "no hp 0812 3456 7890"),
+    ],
+)
+def test_compact_niks_writes_niks_as_plain_digits(text: str, expected: str) -> None:
+    assert compact_niks(text) == expected

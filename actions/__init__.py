@@ -1,0 +1,12 @@
+"""Custom actions for the Rasa action server (``python -m rasa_sdk --actions actions``).
+
+Each module is a thin adapter over the services in ``bot/``. Every module is
+imported below, one per line, so its action classes are defined (and so
+registered by the SDK) as soon as the package is loaded; a new module gets its
+own import line here. Importing must not open a database or network connection.
+"""
+
+from actions import base
+from actions import menu
+
+__all__ = ["base", "menu"]

@@ -1,0 +1,103 @@
+"""Navigation actions: showing the service menu and leaving a task.
+
+The menu is the one answer every citizen needs to be able to find again, so it
+lists the SMS keywords that the webhook honours whatever the NLU says (see
+DESIGN.md). On SMS it must stay within two GSM-7 segments; on WhatsApp there is
+room to explain each keyword and give an example.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa_sdk import Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.base import CHANNEL_WHATSAPP, BansosAction
+
+# Two GSM-7 segments at most (306 characters): no asterisks, no emoji, no
+# characters from the GSM-7 extension table such as [ ] { } ~ or the euro sign.
+MENU_SMS = (
+    "Layanan Asisten Bansos, balas:\n"
+    "CEK spasi NIK: status\n"
+    "JADWAL: jadwal cair\n"
+    "RIWAYAT: riwayat bansos\n"
+    "USUL: usulkan penerima\n"
+    "SANGGAH: sanggah penerima\n"
+    "ADU: pengaduan\n"
+    "TIKET spasi nomor: cek laporan\n"
+    "PETUGAS: hubungi petugas\n"
+    "STOP/MULAI: henti/mulai SMS"
+)
+
+# No blank lines: Rasa's output channels split a text at every blank line into
+# separate messages, which would arrive as several WhatsApp bubbles.
+MENU_WHATSAPP = (
+    "*Layanan Asisten Bansos*\n"
+    "Balas dengan salah satu kata kunci berikut:\n"
+    "*CEK <NIK>*: cek status kepesertaan bansos\n"
+    "   contoh: CEK 3201xxxxxxxxxxxx\n"
+    "*JADWAL*: jadwal pencairan berikutnya\n"
+    "*RIWAYAT*: riwayat penyaluran bansos\n"
+    "*USUL*: usulkan keluarga yang layak dibantu\n"
+    "*SANGGAH*: sanggah penerima yang tidak layak\n"
+    "*ADU*: sampaikan pengaduan\n"
+    "*TIKET <nomor>*: cek perkembangan laporan\n"
+    "*PETUGAS*: bicara dengan petugas\n"
+    "*STOP* / *MULAI*: berhenti / mulai lagi pemberitahuan\n"
+    "Bapak/Ibu juga boleh menulis pertanyaan dengan kalimat biasa. "
+    "Call center Kemensos: 171."
+)
+
+# Slots that hold the task in progress. Cleared when a status answer has been
+# given or the user cancels, so a NIK does not linger in the conversation (a
+# phone is often shared in a family). Forms added later should list their
+# slots here.
+TASK_SLOTS = ("nik", "status_topic", "program")
+
+
+def menu_text(channel: Text) -> Text:
+    """Return the menu for a channel; anything but WhatsApp gets the SMS version."""
+    return MENU_WHATSAPP if channel == CHANNEL_WHATSAPP else MENU_SMS
+
+
+class ActionShowMenu(BansosAction):
+    """Send the list of services with their keywords (intent ``help``, keyword MENU)."""
+
+    def name(self) -> Text:
+        return "action_show_menu"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[EventType]:
+        dispatcher.utter_message(text=menu_text(self.channel(tracker)))
+        return []
+
+
+class ActionResetSlots(BansosAction):
+    """Forget the task in progress (NIK, topic, programme).
+
+    Rasa has no built-in action that clears chosen slots without restarting the
+    whole conversation, and a restart would also drop the session start and any
+    slot other parts of the assistant rely on.
+    """
+
+    def name(self) -> Text:
+        return "action_reset_slots"
+
+    async def run(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: Dict[Text, Any],
+    ) -> List[EventType]:
+        known_slots = (domain or {}).get("slots") or {}
+        return [
+            SlotSet(slot, None)
+            for slot in TASK_SLOTS
+            if slot in known_slots and tracker.get_slot(slot) is not None
+        ]

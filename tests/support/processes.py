@@ -1,0 +1,92 @@
+"""Start the real Rasa server and action server as subprocesses for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+QUIET_RASA_ENV = {
+    "RASA_TELEMETRY_ENABLED": "false",
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+    "PYTHONWARNINGS": "ignore",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_ready(proc: subprocess.Popen[bytes], url: str, ready: callable, log: Path, timeout: float) -> None:  # type: ignore[valid-type]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            response = requests.get(url, timeout=2)
+            if ready(response):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+@contextmanager
+def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def action_server(database_url: str, workdir: Path) -> Iterator[str]:
+    """The real rasa_sdk action server over our actions package; yields its webhook URL."""
+    port = free_port()
+    log = workdir / "actions.log"
+    command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": "e2e-secret"}
+    with _process(command, env, log) as proc:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_ready(proc, f"{base}/health", lambda r: r.status_code == 200, log, 60)
+        yield f"{base}/webhook"
+
+
+@contextmanager
+def rasa_server(model: Path, action_url: str, workdir: Path) -> Iterator[str]:
+    """The real Rasa server with a trained model; yields its base URL."""
+    port = free_port()
+    endpoints = workdir / "endpoints.yml"
+    endpoints.write_text(f"action_endpoint:\n  url: \"{action_url}\"\n")
+    log = workdir / "rasa.log"
+    command = [
+        str(RASA), "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port),
+        "--model", str(model), "--endpoints", str(endpoints),
+        "--credentials", str(ROOT / "credentials.yml"),
+    ]
+    with _process(command, QUIET_RASA_ENV, log) as proc:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_ready(
+            proc, f"{base}/status",
+            lambda r: r.status_code == 200 and bool(r.json().get("model_file")), log, 300,
+        )
+        yield base
