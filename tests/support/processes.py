@@ -64,7 +64,7 @@ def action_server(database_url: str, workdir: Path) -> Iterator[str]:
     port = free_port()
     log = workdir / "actions.log"
     command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
-    env = {"DATABASE_URL": database_url, "SECRET_KEY": "e2e-secret"}
+    env = {"DATABASE_URL": database_url, "SECRET_KEY": "e2e-secret", "SANIC_HOST": "127.0.0.1"}
     with _process(command, env, log) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_until_ready(proc, f"{base}/health", lambda r: r.status_code == 200, log, 60)
