@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 RASA_VERSION := 3.6.21
 
-.PHONY: help install model db run chat chat-whatsapp test validate bench clean
+.PHONY: help install model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
@@ -39,10 +39,14 @@ model: install
 db: install .env
 	$(VENV)/bin/bansos init-db
 
+demo: db
+	$(VENV)/bin/bansos seed-demo
+	$(VENV)/bin/bansos demo-personas
+
 validate: install
 	$(RASA) data validate --data nlu --domain domain.yml --config config.yml --fail-on-warnings
 
-run: install .env db model
+run: install .env demo model
 	@echo
 	@echo "Starting the app on http://127.0.0.1:$(PORT), Rasa on :5005, actions on :5055."
 	@echo "In another terminal: 'make chat' (SMS) or 'make chat-whatsapp'. Ctrl-C stops everything."
@@ -59,7 +63,7 @@ test: install validate
 	$(PY) -m pytest
 
 bench: install
-	@echo "no benchmarks yet"
+	$(PY) scripts/bench_import.py
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) instance reports .pytest_cache

@@ -8,5 +8,6 @@ own import line here. Importing must not open a database or network connection.
 
 from actions import base
 from actions import menu
+from actions import status
 
-__all__ = ["base", "menu"]
+__all__ = ["base", "menu", "status"]

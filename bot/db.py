@@ -117,7 +117,7 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         cfg.attributes["engine"] = self.engine
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, "heads")
 
     def dispose(self) -> None:
         self.engine.dispose()

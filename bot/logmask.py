@@ -36,8 +36,20 @@ class NikMaskingFilter(logging.Filter):
         return True
 
 
-class _MaskedStderrHandler(logging.StreamHandler):
-    """The handler configure_logging installs; its type marks it as already there."""
+class _MaskedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs; its type marks it as already there.
+
+    It writes to whatever `sys.stderr` is at the time of each record, so a process
+    that swaps stderr later (a server, a test runner) still gets the output.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        """StreamHandler.__init__ assigns a stream; the property ignores it."""
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -49,7 +61,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     if not any(isinstance(handler, _MaskedStderrHandler) for handler in root.handlers):
-        handler = _MaskedStderrHandler(sys.stderr)
+        handler = _MaskedStderrHandler()
         handler.setFormatter(logging.Formatter(LOG_FORMAT))
         root.addHandler(handler)
     for handler in root.handlers:

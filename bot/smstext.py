@@ -48,10 +48,12 @@ _REPLACEMENTS = str.maketrans(
 )
 _CODE_BLOCK = re.compile(r"```(.*?)```", re.DOTALL)
 # WhatsApp emphasis: a marker pair hugging non-space text, not inside a word
-# ("nama_file" and "5*3*2" stay as they are).
+# ("nama_file", "5*3*2" and masked names like "S*** W****" stay as they are).
 _EMPHASIS = [
-    re.compile(rf"(?<!\w){re.escape(marker)}(?=\S)(.+?)(?<=\S){re.escape(marker)}(?!\w)")
-    for marker in ("*", "_", "~")
+    re.compile(
+        rf"(?<![\w{m}]){m}(?=[^\s{m}])(.+?)(?<=[^\s{m}]){m}(?![\w{m}])"
+    )
+    for m in (re.escape(marker) for marker in ("*", "_", "~"))
 ]
 _LINE_BREAKS = re.compile(r"\r\n|[\r\f\v\x85\u2028\u2029]")
 _SPACE_RUNS = re.compile(r"[ ]{2,}")

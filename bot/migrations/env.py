@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from alembic import context
 
-import bot.models  # noqa: F401 - registers every table on Base.metadata
+import bot.models  # noqa: F401 - these imports register every table on Base.metadata
+import bot.registry_models  # noqa: F401
+import bot.reports_models  # noqa: F401
 from bot.config import load_settings
 from bot.db import Base, make_engine
 

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from bot.db import Database
+from bot.demo import DEMO_PERSONAS, Persona, seed_demo
 from scripts.rasa_model import ensure_model
 from tests.support.processes import action_server, rasa_server
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, sms_form, whatsapp_form
@@ -33,6 +34,7 @@ def e2e_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def e2e_db(e2e_workdir: Path) -> Iterator[Database]:
     db = Database(f"sqlite:///{e2e_workdir / 'e2e.db'}")
     db.upgrade()
+    seed_demo(db, recipients=40)
     yield db
     db.dispose()
 
@@ -78,6 +80,16 @@ class Phone:
     def say(self, text: str) -> str:
         """All replies to `text` as one string, for assertions on content."""
         return "\n".join(self.send(text))
+
+
+PERSONAS: dict[str, Persona] = {persona.key: persona for persona in DEMO_PERSONAS}
+
+
+def persona_phone(client: FlaskClient, key: str, whatsapp: bool = False) -> Phone:
+    """The phone registered to a demo household."""
+    number = PERSONAS[key].phone
+    assert number, f"persona {key} has no phone"
+    return Phone(client, number, whatsapp=whatsapp)
 
 
 def new_number() -> str:

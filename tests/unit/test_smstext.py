@@ -162,3 +162,11 @@ def test_any_text_becomes_safe_short_sms(text):
 @given(st.text(), st.integers(min_value=1, max_value=5))
 def test_fit_segments_never_exceeds_bound(text, max_segments):
     assert segment_count(fit_segments(text, max_segments)) <= max_segments
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a.n. S*** W********.", "terdaftar a.n. S*** W******** (Jawa Barat)", "NIK 3201********0003"],
+)
+def test_masks_survive_sms_formatting(text: str) -> None:
+    assert format_for_channel(text, "sms") == text
