@@ -130,7 +130,7 @@ def test_set_status_moves_the_report_and_notifies_the_reporter(filed, cli_env):
     ref = filed["complaint"]
     result = run("set-status", ref.lower(), "diverifikasi", "--note", "Sudah dicek ke lapangan", "--actor", "andi")
     assert result.exit_code == 0, result.output
-    assert result.output == f"{ref} is now diverifikasi\n"
+    assert result.stdout == f"{ref} is now diverifikasi\n"
     with cli_env.session() as session:
         report = session.scalar(select(Report).where(Report.reference == ref))
         assert report.status == ReportStatus.DIVERIFIKASI
