@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 RASA_VERSION := 3.6.21
 
-.PHONY: help install model db demo run chat chat-whatsapp test validate bench clean
+.PHONY: help install browser-deps model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
@@ -59,11 +59,22 @@ chat: install .env
 chat-whatsapp: install .env
 	$(PY) scripts/chat.py --whatsapp
 
-test: install validate
+test: install validate browser-deps
 	$(PY) -m pytest
 
 bench: install
 	$(PY) scripts/bench_import.py
+
+# The browser test drives Debian's Chromium and chromedriver through Selenium (no downloads).
+# Installing them needs root; without them that test is skipped and says why.
+browser-deps:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends chromium chromium-driver \
+	  || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; } \
+	  || echo "browser-deps: could not install Chromium; the browser test will be skipped"; \
+	else echo "browser-deps: Chromium missing and not root; the browser test will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) instance reports .pytest_cache

@@ -28,10 +28,11 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 def register_blueprints(app: Flask) -> None:
     from staff import bp as staff_bp
-    from webhooks import health_bp, twilio_bp
+    from webhooks import health_bp, kannel_bp, twilio_bp
 
     app.register_blueprint(health_bp)
     app.register_blueprint(twilio_bp)
+    app.register_blueprint(kannel_bp)
     app.register_blueprint(staff_bp)
 
 

@@ -7,7 +7,12 @@ own import line here. Importing must not open a database or network connection.
 """
 
 from actions import base
+from actions import handoff
 from actions import menu
+from actions import report_form
+from actions import reports
+from actions import runtime
 from actions import status
+from actions import subscriptions
 
-__all__ = ["base", "menu", "status"]
+__all__ = ["base", "handoff", "menu", "report_form", "reports", "runtime", "status", "subscriptions"]

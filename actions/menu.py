@@ -15,6 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import CHANNEL_WHATSAPP, BansosAction
+from actions.report_form import SLOTS as REPORT_SLOTS
 
 # Two GSM-7 segments at most (306 characters): no asterisks, no emoji, no
 # characters from the GSM-7 extension table such as [ ] { } ~ or the euro sign.
@@ -51,10 +52,10 @@ MENU_WHATSAPP = (
 )
 
 # Slots that hold the task in progress. Cleared when a status answer has been
-# given or the user cancels, so a NIK does not linger in the conversation (a
-# phone is often shared in a family). Forms added later should list their
-# slots here.
-TASK_SLOTS = ("nik", "status_topic", "program")
+# given, a report filed, or the user cancels, so a NIK does not linger in the
+# conversation (a phone is often shared in a family). Forms added later should
+# list their slots here.
+TASK_SLOTS = ("nik", "status_topic", "program") + REPORT_SLOTS
 
 
 def menu_text(channel: Text) -> Text:

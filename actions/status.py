@@ -6,15 +6,15 @@ identifies exactly one household; a phone shared by several households is asked 
 pick one by number, so the slot `nik` holds either a NIK or that number until the
 answer has been given and the slot is cleared again.
 
-The service is built on first use from the environment (no engine or network at
-import time); tests hand their own to `configure`. Database calls run in a worker
-thread so one slow query never stalls the action server's event loop.
+The service is built on first use from the environment (actions.runtime: no engine
+or network at import time); tests hand their own to `status_service.override`.
+Database calls run in a worker thread so one slow query never stalls the action
+server's event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import FormValidationAction, Tracker
@@ -22,9 +22,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
+from actions import runtime
 from actions.base import BansosAction
-from bot.config import load_settings
-from bot.db import Database
 from bot.nik import InvalidNik, find_niks, parse_nik
 from bot.status import RETRY_NIK, StatusService, parse_choice
 
@@ -32,23 +31,9 @@ NIK_SLOT = "nik"
 TOPIC_SLOT = "status_topic"
 PROGRAM_SLOT = "program"
 
-_configured: Optional[StatusService] = None
-
-
-def configure(service: Optional[StatusService]) -> None:
-    """Use `service` for every action (tests); None returns to the settings-built one."""
-    global _configured
-    _configured = service
-
-
-@functools.cache
-def _service_from_settings() -> StatusService:
-    settings = load_settings()
-    return StatusService(Database(settings.database_url), settings.secret_key)
-
-
-def status_service() -> StatusService:
-    return _configured or _service_from_settings()
+status_service: runtime.Lazy[StatusService] = runtime.Lazy(
+    lambda: StatusService(runtime.database(), runtime.settings().secret_key)
+)
 
 
 def _slot_text(value: Any) -> Optional[str]:

@@ -7,6 +7,7 @@ directory is read first when present, without overriding variables already set.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,45 @@ class Settings:
     # A replayed MessageSid whose first delivery is still being processed waits this
     # long for the stored reply before answering without one.
     replay_wait_seconds: float = 12.0
+    # Disbursement notices (see bot/notices.py and bot/dispatcher.py).
+    twilio_notice_content_sid: str = ""
+    notice_days_before: int = 3
+    # Outcome notices only for disbursements scheduled at most this many days ago, so
+    # the first import of a year of history does not message everyone about old payments.
+    notice_outcome_lookback_days: int = 7
+    notice_send_from: str = "08:00"
+    notice_send_until: str = "20:00"
+    # Per sender; an alphanumeric SMS sender defaults to 10/s at Twilio. 0 lifts the limit.
+    notice_sms_rate: float = 10.0
+    notice_whatsapp_rate: float = 10.0
+    notice_workers: int = 4
+    notice_max_attempts: int = 5
+    notice_retry_base_seconds: float = 60.0
+    notice_retry_max_seconds: float = 3600.0
+    # A claim or an in-flight send older than this belongs to a dead dispatcher; it must
+    # exceed the HTTP timeout so a live send is never taken for a dead one.
+    notice_stale_seconds: float = 120.0
+    notice_sms_price: float = 0.40
+    notice_whatsapp_price: float = 0.025
+    notice_price_currency: str = "USD"
+    notice_plan_interval_seconds: float = 600.0
+    notice_dispatch_interval_seconds: float = 15.0
+    notice_lease_seconds: float = 30.0
+    # Which provider carries SMS: "kannel", "twilio" or "sandbox"; empty means Twilio
+    # when its credentials are set, else the sandbox. WhatsApp always goes to Twilio.
+    sms_transport: str = ""
+    # Kannel's smsbox sendsms interface (bot/kannel.py) and the URL Kannel calls us back on.
+    kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_sms_from: str = ""
+    kannel_smsc: str = ""
+    kannel_callback_url: str = "http://127.0.0.1:8000"
+    # Kannel signs nothing: its callbacks carry this secret (HTTP Basic) and must come
+    # from an allowed address.
+    kannel_webhook_secret: str = ""
+    kannel_allowed_ips: tuple[str, ...] = ("127.0.0.1", "::1")
+    kannel_http_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -82,4 +122,62 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
         public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
         secret_key=env.get("SECRET_KEY") or Settings.secret_key,
         max_inbound_chars=_env_int("MAX_INBOUND_CHARS", Settings.max_inbound_chars),
+        **_notice_settings(env),
+        **_kannel_settings(env),
     )
+
+
+def _notice_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """The NOTICE_* variables (and the WhatsApp template) of the notice scheduler."""
+    floats = {
+        "notice_sms_rate": "NOTICE_SMS_RATE",
+        "notice_whatsapp_rate": "NOTICE_WHATSAPP_RATE",
+        "notice_retry_base_seconds": "NOTICE_RETRY_BASE_SECONDS",
+        "notice_retry_max_seconds": "NOTICE_RETRY_MAX_SECONDS",
+        "notice_stale_seconds": "NOTICE_STALE_SECONDS",
+        "notice_sms_price": "NOTICE_SMS_PRICE",
+        "notice_whatsapp_price": "NOTICE_WHATSAPP_PRICE",
+        "notice_plan_interval_seconds": "NOTICE_PLAN_INTERVAL",
+        "notice_dispatch_interval_seconds": "NOTICE_DISPATCH_INTERVAL",
+        "notice_lease_seconds": "NOTICE_LEASE_SECONDS",
+    }
+    ints = {
+        "notice_days_before": "NOTICE_DAYS_BEFORE",
+        "notice_outcome_lookback_days": "NOTICE_OUTCOME_LOOKBACK_DAYS",
+        "notice_workers": "NOTICE_WORKERS",
+        "notice_max_attempts": "NOTICE_MAX_ATTEMPTS",
+    }
+    values: dict[str, Any] = {
+        name: _env_float(var, getattr(Settings, name)) for name, var in floats.items()
+    }
+    values |= {name: _env_int(var, getattr(Settings, name)) for name, var in ints.items()}
+    values |= {
+        "twilio_notice_content_sid": env.get("TWILIO_NOTICE_CONTENT_SID", ""),
+        "notice_send_from": env.get("NOTICE_SEND_FROM") or Settings.notice_send_from,
+        "notice_send_until": env.get("NOTICE_SEND_UNTIL") or Settings.notice_send_until,
+        "notice_price_currency": env.get("NOTICE_PRICE_CURRENCY") or Settings.notice_price_currency,
+    }
+    return values
+
+
+def _kannel_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """SMS_TRANSPORT and the KANNEL_* variables of the Kannel SMS channel."""
+    allowed = env.get("KANNEL_ALLOWED_IPS", "")
+    return {
+        "sms_transport": env.get("SMS_TRANSPORT", "").strip().lower(),
+        "kannel_sendsms_url": env.get("KANNEL_SENDSMS_URL") or Settings.kannel_sendsms_url,
+        "kannel_username": env.get("KANNEL_USERNAME", ""),
+        "kannel_password": env.get("KANNEL_PASSWORD", ""),
+        "kannel_sms_from": env.get("KANNEL_SMS_FROM", ""),
+        "kannel_smsc": env.get("KANNEL_SMSC", ""),
+        # Kannel usually runs beside the app and calls it directly, not through the proxy.
+        "kannel_callback_url": (
+            env.get("KANNEL_CALLBACK_URL") or f"http://127.0.0.1:{env.get('PORT') or 8000}"
+        ).rstrip("/"),
+        "kannel_webhook_secret": env.get("KANNEL_WEBHOOK_SECRET", ""),
+        "kannel_allowed_ips": (
+            tuple(part.strip() for part in allowed.split(",") if part.strip())
+            or Settings.kannel_allowed_ips
+        ),
+        "kannel_http_timeout": _env_float("KANNEL_HTTP_TIMEOUT", Settings.kannel_http_timeout),
+    }

@@ -16,6 +16,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from bot import replies
 from bot.config import Settings
 from bot.db import Database
+from bot.handoff import REQUEST_HUMAN_PAYLOAD, Escalations, attach_inbound, escalation_reason
+from bot.handoff_models import HandoffReason
 from bot.keywords import rasa_input
 from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.phone import Address, parse_address
@@ -51,17 +53,26 @@ class InboundResult:
 @dataclass(frozen=True)
 class _Stored:
     message_id: int
+    contact_id: int
     conversation_key: str
     channel: str
+    # Set while a person has the chat: the message is theirs, not Rasa's.
+    handoff_id: int | None
 
 
 class Conversations:
-    """Runs one inbound message through storage, the assistant, and reply storage."""
+    """Runs one inbound message through storage, the assistant, and reply storage.
+
+    Escalation happens here, before Rasa: PETUGAS, distress and abusive words open
+    a handoff, and while one is open the message goes to staff only. STOP and MULAI
+    still work then, because a citizen must always be able to stop messages.
+    """
 
     def __init__(self, db: Database, rasa: RasaClient, settings: Settings) -> None:
         self.db = db
         self.rasa = rasa
         self.settings = settings
+        self.escalations = Escalations(db)
 
     def handle(self, inbound: InboundMessage) -> InboundResult:
         address = parse_address(inbound.sender, self.settings.default_region)
@@ -83,15 +94,28 @@ class Conversations:
         return InboundResult(texts)
 
     def _answer(self, stored: _Stored, text: str, has_media: bool) -> tuple[list[str], str]:
-        if not text:
-            reply = replies.MEDIA_WITHOUT_TEXT if has_media else replies.EMPTY_MESSAGE
-            return [reply], MessageStatus.ANSWERED
-        payload = rasa_input(text)
+        payload = rasa_input(text) if text else ""
         if payload in _SUBSCRIPTION_PAYLOADS:
             opted_out = payload == _SUBSCRIPTION_PAYLOADS[0]
             return [set_opted_out(self.db, stored.conversation_key, opted_out)], MessageStatus.ANSWERED
+        if stored.handoff_id is not None:
+            # Staff read it in the dashboard; asking again only repeats when they answer.
+            if payload == REQUEST_HUMAN_PAYLOAD:
+                return [self.escalations.notice_for_open(stored.handoff_id)], MessageStatus.WITH_STAFF
+            return [], MessageStatus.WITH_STAFF
+        if not text:
+            reply = replies.MEDIA_WITHOUT_TEXT if has_media else replies.EMPTY_MESSAGE
+            return [reply], MessageStatus.ANSWERED
+        reason = HandoffReason.REQUESTED if payload == REQUEST_HUMAN_PAYLOAD else escalation_reason(text)
+        if reason is not None:
+            return [self.escalations.escalate(stored.contact_id, reason).notice], MessageStatus.ANSWERED
         try:
-            bot_replies = self.rasa.send(stored.conversation_key, payload, {"channel": stored.channel})
+            bot_replies = self.rasa.send(
+                stored.conversation_key,
+                payload,
+                # The actions read a message's media (report evidence) by its id.
+                {"channel": stored.channel, "message_id": stored.message_id},
+            )
         except RasaUnavailable as exc:
             log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
             return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
@@ -110,8 +134,9 @@ class Conversations:
                     if contact is None:
                         contact = Contact(address=address.value, is_phone=address.is_phone)
                         session.add(contact)
+                    now = utcnow()
                     contact.last_channel = address.channel
-                    contact.last_seen_at = utcnow()
+                    contact.last_seen_at = now
                     message = Message(
                         contact=contact,
                         direction=Direction.INBOUND,
@@ -121,10 +146,14 @@ class Conversations:
                         body=body,
                         media=inbound.media,
                         status=MessageStatus.RECEIVED,
+                        created_at=now,
                     )
                     session.add(message)
                     session.flush()
-                    return _Stored(message.id, contact.conversation_key, address.channel)
+                    handoff_id = attach_inbound(session, contact.id, now)
+                    return _Stored(
+                        message.id, contact.id, contact.conversation_key, address.channel, handoff_id
+                    )
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:
                     return None

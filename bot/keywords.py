@@ -3,6 +3,11 @@
 A keyword is turned into a Rasa intent payload (`/intent{"entity": "value"}`), which
 Rasa's REST channel treats as that intent with full confidence, so a feature-phone user
 typing `CEK 3201...` is never at the mercy of the classifier.
+
+`USUL`, `SANGGAH` and `ADU` may carry the whole report (`ADU Nama NIK Alamat Isi
+aduan`, the long-standing one-SMS format); the text after the keyword travels in the
+`report_text` entity as a JSON string, so any character is safe in it (Rasa reads
+the entities with json.loads, one line: json.dumps escapes line breaks).
 """
 from __future__ import annotations
 
@@ -28,6 +33,9 @@ KEYWORD_INTENTS: dict[str, str] = {
     "BATAL": "cancel",
 }
 
+# Keywords whose text is a report to be read by the form.
+REPORT_KEYWORDS = frozenset({"USUL", "SANGGAH", "ADU"})
+
 _KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)\b[\s:.,-]*(.*?)\s*$", re.DOTALL)
 _NUMBER_RE = re.compile(r"[\d][\d\s.\-]*")
 _REF_CHARS_RE = re.compile(r"[A-Za-z0-9\-]{1,24}")
@@ -38,9 +46,14 @@ def keyword_payload(text: str) -> str | None:
     """The Rasa payload for a keyword message, or None when `text` is not one.
 
     Only the first word counts, and only when what follows fits that keyword
-    (`CEK` takes a NIK, `TIKET` a reference, the rest nothing), so ordinary sentences
-    that merely start with "cek" or "stop" still go to the NLU.
+    (`CEK` takes a NIK, `TIKET` a reference, `USUL`/`SANGGAH`/`ADU` a report, the rest
+    nothing), so ordinary sentences that merely start with "cek" or "stop" still go to
+    the NLU. A reference sent alone (`ADU-20261123-K7QX`) asks after that report
+    rather than starting a new complaint.
     """
+    reference = _TICKET_RE.fullmatch(text.strip())
+    if reference:
+        return _payload("check_ticket", {"ticket_ref": _canonical_reference(reference)})
     match = _KEYWORD_RE.match(text)
     if not match:
         return None
@@ -55,9 +68,20 @@ def keyword_payload(text: str) -> str | None:
             entities["nik"] = re.sub(r"\D", "", rest)[:32]
         elif word == "TIKET" and _REF_CHARS_RE.fullmatch(rest):
             ref = _TICKET_RE.fullmatch(rest)
-            entities["ticket_ref"] = "-".join(g.upper() for g in ref.groups()) if ref else rest.upper()
+            entities["ticket_ref"] = _canonical_reference(ref) if ref else rest.upper()
+        elif word in REPORT_KEYWORDS and rest.lstrip("#").strip():
+            # "ADU#Nama#NIK#Alamat#Isi" is the same format with "#" between fields.
+            entities["report_text"] = rest.lstrip("#").strip()
         else:
             return None
+    return _payload(intent, entities)
+
+
+def _canonical_reference(match: re.Match[str]) -> str:
+    return "-".join(group.upper() for group in match.groups())
+
+
+def _payload(intent: str, entities: dict[str, str]) -> str:
     return f"/{intent}{json.dumps(entities)}" if entities else f"/{intent}"
 
 

@@ -3,12 +3,20 @@
 Callers never send directly: `Outbox.send` stores the message as `queued` first, then
 hands it to the transport and records what the provider said, so a crash between the
 two leaves a visible queued row instead of a silent loss.
+
+Disbursement notices have an outbox of their own (bot/dispatcher.py) and use two more
+things from a transport: WhatsApp templates (a `Template`, sent by content SID, since
+WhatsApp refuses free text outside the 24-hour window: error 63016), and `sent_to`,
+which asks the provider what it accepted for a number, so a send whose answer was
+lost in a crash can be recognised instead of repeated.
 """
 from __future__ import annotations
 
+import json
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -21,6 +29,14 @@ from bot.models import Channel, Contact, Direction, Message, MessageStatus
 from bot.phone import mask_phone
 
 log = logging.getLogger(__name__)
+# The twilio client logs every request with its headers at INFO; a campaign of
+# 100,000 notices would bury everything else, so its own logger speaks up on warnings only.
+_twilio_http_log = logging.getLogger(f"{__name__}.twilio_http")
+_twilio_http_log.setLevel(logging.WARNING)
+
+
+# SendResult.error_code when the provider could not be reached, or did not answer.
+NETWORK_ERROR = "network"
 
 
 @dataclass(frozen=True)
@@ -29,13 +45,47 @@ class SendResult:
     sid: str | None
     status: str
     error_code: str | None = None
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """An approved WhatsApp template: its content SID and the values of its variables."""
+
+    content_sid: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the provider holds for a number, as its message list shows it."""
+
+    sid: str
+    body: str
+    status: str
+    created_at: datetime | None
+
+
+class ProviderUnreachable(Exception):
+    """The provider could not be asked; the question stays open."""
 
 
 class Transport(Protocol):
     name: str
 
-    def send(self, to: str, body: str, channel: str) -> SendResult:
-        """Hand one message to the provider; never raises for provider errors."""
+    def send(
+        self, to: str, body: str, channel: str, template: Template | None = None
+    ) -> SendResult:
+        """Hand one message to the provider; never raises for provider errors.
+
+        With a template (WhatsApp), the provider renders it and `body` is only our copy.
+        """
+
+    def sent_to(self, to: str, channel: str, since: datetime) -> list[SentMessage]:
+        """Messages the provider accepted for `to` on `channel` since `since`.
+
+        Raises ProviderUnreachable when the provider cannot be asked.
+        """
 
 
 class SandboxTransport:
@@ -43,9 +93,15 @@ class SandboxTransport:
 
     name = "sandbox"
 
-    def send(self, to: str, body: str, channel: str) -> SendResult:
+    def send(
+        self, to: str, body: str, channel: str, template: Template | None = None
+    ) -> SendResult:
         log.info("sandbox %s message to %s: %d chars", channel, mask_phone(to), len(body))
         return SendResult(self.name, "SB" + secrets.token_hex(16), MessageStatus.SENT)
+
+    def sent_to(self, to: str, channel: str, since: datetime) -> list[SentMessage]:
+        """Nothing leaves the sandbox, so repeating a send whose answer was lost is harmless."""
+        return []
 
 
 class TwilioTransport:
@@ -56,7 +112,7 @@ class TwilioTransport:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The twilio client waits forever unless given a timeout.
-        http = TwilioHttpClient(timeout=settings.twilio_http_timeout)
+        http = TwilioHttpClient(timeout=settings.twilio_http_timeout, logger=_twilio_http_log)
         self.client = Client(
             settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
         )
@@ -68,8 +124,15 @@ class TwilioTransport:
             else None
         )
 
-    def send(self, to: str, body: str, channel: str) -> SendResult:
-        kwargs: dict[str, str] = {"body": body}
+    def send(
+        self, to: str, body: str, channel: str, template: Template | None = None
+    ) -> SendResult:
+        kwargs: dict[str, str] = {}
+        if template is not None:
+            kwargs["content_sid"] = template.content_sid
+            kwargs["content_variables"] = json.dumps(template.variables, ensure_ascii=False)
+        else:
+            kwargs["body"] = body
         if channel == Channel.WHATSAPP:
             kwargs["to"] = f"whatsapp:{to}"
             kwargs["from_"] = f"whatsapp:{self.settings.twilio_whatsapp_from}"
@@ -85,11 +148,30 @@ class TwilioTransport:
             message = self.client.messages.create(**kwargs)
         except TwilioRestException as exc:
             log.warning("twilio refused message to %s: %s %s", mask_phone(to), exc.status, exc.code)
-            return SendResult(self.name, None, MessageStatus.FAILED, str(exc.code or exc.status))
+            return SendResult(
+                self.name, None, MessageStatus.FAILED, str(exc.code or exc.status), exc.status
+            )
         except (TwilioException, OSError) as exc:
             log.warning("twilio unreachable for %s: %s", mask_phone(to), exc.__class__.__name__)
-            return SendResult(self.name, None, MessageStatus.FAILED, "network")
+            return SendResult(self.name, None, MessageStatus.FAILED, NETWORK_ERROR)
         return SendResult(self.name, message.sid, message.status or MessageStatus.QUEUED)
+
+    def sent_to(self, to: str, channel: str, since: datetime) -> list[SentMessage]:
+        """Twilio's message list for the number (newest first), trimmed to `since`.
+
+        The list is filtered by creation time here rather than by Twilio's DateSent,
+        because a message still queued at Twilio has no send date yet.
+        """
+        address = f"whatsapp:{to}" if channel == Channel.WHATSAPP else to
+        try:
+            messages = self.client.messages.list(to=address, limit=50)
+        except (TwilioException, OSError) as exc:
+            raise ProviderUnreachable(exc.__class__.__name__) from exc
+        return [
+            SentMessage(m.sid, m.body or "", m.status or "", m.date_created)
+            for m in messages
+            if m.sid and (m.date_created is None or m.date_created >= since)
+        ]
 
 
 def make_transport(settings: Settings) -> Transport:

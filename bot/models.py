@@ -3,11 +3,15 @@
 Message lifecycle, drawn once:
 
     inbound:   received ──▶ answered
-                   └──────▶ needs_followup   (Rasa down or too slow; retried later)
+                   ├──────▶ needs_followup   (Rasa down or too slow; retried later)
+                   ├──────▶ with_staff       (a person has the chat: shown to staff, not Rasa)
+                   └──────▶ rate_limited     (a flood from one sender: kept, never sent to Rasa)
     outbound:  queued ──▶ sent ──▶ delivered ──▶ read (WhatsApp)
                   │         └────▶ undelivered | failed (with the provider's error code)
                   └──────▶ failed
     A TwiML reply is answered inside the webhook response: it is stored as `replied`.
+    `needs_followup`, and a `received` left behind by a request that died, are answered
+    later through the outbox by bot/followup.py.
 """
 from __future__ import annotations
 
@@ -44,6 +48,8 @@ class MessageStatus:
     RECEIVED = "received"
     ANSWERED = "answered"
     NEEDS_FOLLOWUP = "needs_followup"
+    WITH_STAFF = "with_staff"
+    RATE_LIMITED = "rate_limited"
     REPLIED = "replied"
     QUEUED = "queued"
     SENDING = "sending"

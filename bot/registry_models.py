@@ -85,6 +85,12 @@ class Recipient(Base):
     village: Mapped[str] = mapped_column(String(100), default="")
     address: Mapped[str] = mapped_column(Text, default="")
     has_smartphone: Mapped[bool] = mapped_column(default=False)
+    # Data cleaning: the number a provider refused for good (unknown, landline,
+    # invalid) and why. Notices skip the recipient while `phone` is still that
+    # number; a corrected phone in a later import clears the doubt by itself.
+    flagged_phone: Mapped[Optional[str]] = mapped_column(String(20), default=None)
+    flagged_phone_reason: Mapped[Optional[str]] = mapped_column(String(100), default=None)
+    flagged_phone_at: Mapped[Optional[datetime]] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -16,3 +16,7 @@ STORAGE_DOWN = (
     "Maaf, layanan sedang gangguan dan pesan Bapak/Ibu belum tersimpan. "
     "Mohon kirim ulang beberapa saat lagi."
 )
+TOO_MANY_MESSAGES = (
+    "Maaf, terlalu banyak pesan dari nomor ini dalam waktu singkat. Mohon tunggu "
+    "sebentar, lalu kirim lagi satu pesan. Darurat: hubungi 171."
+)

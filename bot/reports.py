@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db import Database
 from bot.messaging import Outbox
-from bot.models import Channel, Contact, utcnow
+from bot.models import Channel, Contact, Direction, Message, utcnow
 from bot.nik import InvalidNik, Nik, mask_nik, parse_nik
 from bot.regions import PROVINCES, format_local
 from bot.report_parsing import normalise_words
@@ -317,6 +317,40 @@ class ReportService:
             return session.scalar(
                 select(Contact.id).where(Contact.conversation_key == conversation_key)
             )
+
+    def media_of_message(
+        self, conversation_key: str, message_id: int, since_message_id: int | None = None
+    ) -> tuple[AttachmentDraft, ...]:
+        """The media a reporter sent with one inbound message, for a report's evidence.
+
+        The assistant knows messages only by id (Rasa metadata), so it asks here. A
+        WhatsApp photo sent without a caption never reaches the assistant (the webhook
+        answers it alone), so captionless messages after `since_message_id` count as
+        sent with this one.
+        """
+        which = Message.id == message_id
+        if since_message_id is not None:
+            which = or_(
+                which,
+                and_(Message.id > since_message_id, Message.id < message_id, Message.body == ""),
+            )
+        with self.db.session() as session:
+            media = session.scalars(
+                select(Message.media)
+                .join(Contact, Message.contact_id == Contact.id)
+                .where(
+                    Contact.conversation_key == conversation_key,
+                    Message.direction == Direction.INBOUND,
+                    which,
+                )
+                .order_by(Message.id)
+            ).all()
+        return tuple(
+            AttachmentDraft(str(item.get("url") or ""), str(item.get("content_type") or ""))
+            for items in media
+            for item in items or ()
+            if isinstance(item, dict)
+        )
 
     def create(self, draft: ReportDraft) -> CreatedReport:
         """File a report, or add it to the same reporter's same-day report on the same subject."""

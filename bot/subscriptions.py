@@ -24,10 +24,10 @@ OPTED_IN_REPLY = (
 def set_opted_out(db: Database, conversation_key: str, opted_out: bool) -> str:
     """Switch notices off or on for the contact behind a conversation; the reply text."""
     with db.session() as session:
-        contact = session.scalars(
+        contact = session.scalar(
             select(Contact).where(Contact.conversation_key == conversation_key)
-        ).one()
-        if contact.opted_out != opted_out:
+        )
+        if contact is not None and contact.opted_out != opted_out:
             contact.opted_out = opted_out
             contact.opted_out_at = utcnow() if opted_out else None
     return OPTED_OUT_REPLY if opted_out else OPTED_IN_REPLY

@@ -1,4 +1,19 @@
-"""The staff dashboard blueprint (login, escalated chats, reports)."""
+"""The staff dashboard blueprint: escalated chats, reports, figures and administration.
+
+Server-rendered pages that work on a cheap laptop and a phone browser, with no
+asset from a CDN. Every page calls bot/ services (staff/ never touches the
+database) and every POST carries a CSRF token. The blueprint sets up its own
+extensions (login sessions, CSRF) when it is registered, so app.py only registers it.
+"""
 from flask import Blueprint
 
-bp = Blueprint("staff", __name__, url_prefix="/staff", template_folder="templates")
+bp = Blueprint(
+    "staff",
+    __name__,
+    url_prefix="/staff",
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/static",
+)
+
+from staff import admin, auth, chats, reports, setup  # noqa: E402,F401 - attach routes and set-up to bp

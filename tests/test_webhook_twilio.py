@@ -65,7 +65,7 @@ def test_sms_is_stored_answered_and_replied_with_twiml(client: FlaskClient, sign
     assert inbound.status == MessageStatus.ANSWERED
     assert count(sqlite_db, Message.in_reply_to_id == inbound.id) == 1
     assert rasa.received[0]["message"] == "halo"
-    assert rasa.received[0]["metadata"] == {"channel": "sms"}
+    assert rasa.received[0]["metadata"] == {"channel": "sms", "message_id": inbound.id}
     assert PHONE not in rasa.received[0]["sender"], "Rasa must not see phone numbers"
 
 
@@ -249,9 +249,18 @@ def test_oversized_request_body_is_refused(client: FlaskClient, signer: TwilioSi
         ("USUL", "/submit_usul"),
         ("SANGGAH", "/submit_sanggah"),
         ("ADU", "/file_complaint"),
+        (
+            "ADU Siti Aminah 3201014501900003 Desa Cibinong dana belum cair",
+            '/file_complaint{"report_text": "Siti Aminah 3201014501900003 Desa Cibinong dana belum cair"}',
+        ),
+        (
+            "usul#Budi#3578031208850002#Kp Sukamaju#lansia tinggal sendiri",
+            '/submit_usul{"report_text": "Budi#3578031208850002#Kp Sukamaju#lansia tinggal sendiri"}',
+        ),
+        ('SANGGAH: dia "PNS"\n{kaya}', '/submit_sanggah{"report_text": "dia \\"PNS\\"\\n{kaya}"}'),
+        ("ADU-20261123-K7QX", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'),
         ("TIKET ADU-20261123-K7QX", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'),
         ("tiket adu20261123k7qx", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'),
-        ("PETUGAS", "/request_human"),
         ("BATAL", "/cancel"),
         ("cek bansos saya", "cek bansos saya"),
         ("stop kirim sms dong", "stop kirim sms dong"),

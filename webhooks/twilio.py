@@ -6,6 +6,7 @@ with TwiML. Everything else happens in bot/.
 from __future__ import annotations
 
 import logging
+import re
 from functools import wraps
 from typing import Any, Callable
 
@@ -23,6 +24,9 @@ bp = Blueprint("twilio", __name__, url_prefix="/webhooks/twilio")
 
 PROVIDER = "twilio"
 MAX_MEDIA = 10
+# Twilio's ids are "SM"/"MM" and 32 hex digits; anything else (a NUL byte, which
+# PostgreSQL refuses to store, among others) is not from Twilio.
+_SID_RE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def _services() -> Services:
@@ -61,8 +65,8 @@ def parse_inbound(form: Any) -> InboundMessage:
     """The typed inbound message; 400 when Twilio's required fields are missing."""
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     sender = (form.get("From") or "").strip()
-    if not sid or not sender or len(sid) > 64:
-        abort(400, description="MessageSid and From are required")
+    if not sender or not _SID_RE.fullmatch(sid):
+        abort(400, description="a Twilio MessageSid and From are required")
     try:
         num_media = min(int(form.get("NumMedia") or 0), MAX_MEDIA)
     except ValueError:
@@ -100,15 +104,15 @@ def messages() -> Response:
 def status() -> Response:
     sid = (request.form.get("MessageSid") or "").strip()
     raw_status = (request.form.get("MessageStatus") or "").strip().lower()
-    if not sid or not raw_status:
-        abort(400, description="MessageSid and MessageStatus are required")
+    if not _SID_RE.fullmatch(sid) or not raw_status:
+        abort(400, description="a Twilio MessageSid and MessageStatus are required")
     ours = TWILIO_STATUSES.get(raw_status)
     if ours is None:
         log.info("ignored Twilio status %r for %s", raw_status[:24], sid[:64])
         return Response(status=204)
     report = StatusReport(
         provider=PROVIDER,
-        provider_sid=sid[:64],
+        provider_sid=sid,
         status=ours,
         error_code=(request.form.get("ErrorCode") or "").strip()[:16] or None,
     )

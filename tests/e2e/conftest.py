@@ -3,26 +3,19 @@ server per test session, in front of a session database. Each test talks as its 
 phone number, so conversations never mix."""
 from __future__ import annotations
 
-import itertools
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskClient
 
 from app import create_app
 from bot.db import Database
-from bot.demo import DEMO_PERSONAS, Persona, seed_demo
+from bot.demo import seed_demo
 from scripts.rasa_model import ensure_model
 from tests.support.processes import action_server, rasa_server
-from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, sms_form, whatsapp_form
-
-
-_numbers = itertools.count(1)
+from tests.support.phones import Phone, new_number
+from tests.support.twilio import TEST_AUTH_TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -59,41 +52,6 @@ def e2e_app(e2e_db: Database, rasa_url: str) -> Flask:
             "secret_key": "e2e-secret",
         }
     )
-
-
-@dataclass
-class Phone:
-    """A citizen's phone talking to the app through signed Twilio webhooks."""
-
-    client: FlaskClient
-    number: str
-    whatsapp: bool = False
-
-    def send(self, text: str, media: list[tuple[str, str]] | None = None) -> list[str]:
-        form: dict[str, Any] = (
-            whatsapp_form(self.number, text, media) if self.whatsapp else sms_form(self.number, text)
-        )
-        response = TwilioSigner(TEST_AUTH_TOKEN).post(self.client, "/webhooks/twilio/messages", form)
-        assert response.status_code == 200, response.data
-        return [(m.text or "") for m in ET.fromstring(response.data).iter("Message")]
-
-    def say(self, text: str) -> str:
-        """All replies to `text` as one string, for assertions on content."""
-        return "\n".join(self.send(text))
-
-
-PERSONAS: dict[str, Persona] = {persona.key: persona for persona in DEMO_PERSONAS}
-
-
-def persona_phone(client: FlaskClient, key: str, whatsapp: bool = False) -> Phone:
-    """The phone registered to a demo household."""
-    number = PERSONAS[key].phone
-    assert number, f"persona {key} has no phone"
-    return Phone(client, number, whatsapp=whatsapp)
-
-
-def new_number() -> str:
-    return f"+62813{next(_numbers):08d}"
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.models import Contact, Direction, Message, MessageStatus
 from bot.smstext import is_gsm7, segment_count
-from tests.e2e.conftest import Phone
+from tests.support.phones import Phone
 
 KEYWORDS = ["CEK", "JADWAL", "RIWAYAT", "USUL", "SANGGAH", "ADU", "TIKET", "PETUGAS", "STOP"]
 

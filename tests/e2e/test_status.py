@@ -9,7 +9,7 @@ from flask import Flask
 
 from bot.nik import mask_name
 from bot.smstext import segment_count
-from tests.e2e.conftest import PERSONAS, Phone, new_number, persona_phone
+from tests.support.phones import PERSONAS, Phone, new_number, persona_phone
 
 SITI = PERSONAS["siti"]
 

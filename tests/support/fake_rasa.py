@@ -14,11 +14,16 @@ from tests.support.http_stub import StubServer
 
 @dataclass
 class FakeRasa:
+    """`down` makes every request fail with 503 until it is switched back."""
+
     replies: list[dict[str, Any]] = field(default_factory=lambda: [{"text": "Halo, ada yang bisa dibantu?"}])
     delay: float = 0.0
     received: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False
 
     def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if self.down:
+            return 503, {}
         if path == "/status":
             return 200, {"model_file": "fake.tar.gz"}
         if method == "POST" and path == "/webhooks/rest/webhook":

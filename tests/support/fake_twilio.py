@@ -1,14 +1,22 @@
 """A local stand-in for Twilio's REST API that the real twilio client talks to.
 
 Point the client at it with TWILIO_API_BASE (the app sets `client.api.base_url`). It
-answers `Messages.json` like Twilio does and can be told to fail for chosen numbers.
+answers `Messages.json` like Twilio does (POST creates, GET lists a number's messages,
+newest first) and can be told to fail for chosen numbers, for good or a few times.
 """
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http_stub import StubServer
 
@@ -17,18 +25,34 @@ _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.jso
 
 @dataclass
 class FakeTwilioApi:
-    """Records sent messages; `failures[to] = (http_status, twilio_error_code)` makes one fail."""
+    """Records sent messages; `failures[to] = (http_status, twilio_error_code)` makes one fail.
+
+    `transient[to]` is a list of such failures answered one per request before the
+    number works; `on_create(message)` runs after a message is accepted and before
+    the answer goes out (a test can kill the sender there); `arrivals` holds the
+    monotonic time each message was accepted; `now` dates messages (a test's clock).
+    A template message (ContentSid) gets a body as Twilio renders one: here, simply
+    the values of its ContentVariables, one a line.
+    """
 
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    transient: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    on_create: Callable[[dict[str, Any]], None] | None = None
+    arrivals: list[float] = field(default_factory=list)
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         match = _MESSAGES_PATH.match(path.split("?")[0])
-        if method != "POST" or not match:
+        if not match or method not in ("POST", "GET"):
             return 404, {"code": 20404, "message": "not found", "status": 404}
+        if method == "GET":
+            return self._list(path)
         to = body.get("To", "")
-        if to in self.failures:
-            status, code = self.failures[to]
+        failure = self._failure_for(to)
+        if failure is not None:
+            status, code = failure
             return status, {"code": code, "message": f"fake error {code}", "status": status}
         message = {
             "sid": "SM" + secrets.token_hex(16),
@@ -36,12 +60,42 @@ class FakeTwilioApi:
             "to": to,
             "from": body.get("From"),
             "messaging_service_sid": body.get("MessagingServiceSid"),
-            "body": body.get("Body"),
+            "body": body.get("Body") or _rendered(body.get("ContentVariables")),
             "status": "queued",
             "content_sid": body.get("ContentSid"),
+            "content_variables": body.get("ContentVariables"),
+            "date_created": format_datetime(self.now(), usegmt=True),
         }
-        self.sent.append(message)
+        with self._lock:
+            self.sent.append(message)
+            self.arrivals.append(time.monotonic())
+        if self.on_create is not None:
+            self.on_create(message)
         return 201, message
+
+    def _failure_for(self, to: str) -> tuple[int, int] | None:
+        with self._lock:
+            queued = self.transient.get(to)
+            if queued:
+                return queued.pop(0)
+        return self.failures.get(to)
+
+    def _list(self, path: str) -> tuple[int, Any]:
+        query = parse_qs(urlsplit(path).query)
+        to = (query.get("To") or [""])[0]
+        with self._lock:
+            found = [message for message in self.sent if not to or message["to"] == to]
+        return 200, {
+            "messages": list(reversed(found)),
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(found),
+            "uri": path,
+        }
 
     def serve(self) -> StubServer:
         return StubServer(self.respond)
+
+
+def _rendered(variables: str | None) -> str | None:
+    return "\n".join(json.loads(variables).values()) if variables else None

@@ -59,9 +59,12 @@ def _process(command: list[str], env: dict[str, str], log: Path) -> Iterator[sub
 
 
 @contextmanager
-def action_server(database_url: str, workdir: Path) -> Iterator[str]:
-    """The real rasa_sdk action server over our actions package; yields its webhook URL."""
-    port = free_port()
+def action_server(database_url: str, workdir: Path, port: int | None = None) -> Iterator[str]:
+    """The real rasa_sdk action server over our actions package; yields its webhook URL.
+
+    `port` lets a test bring it back where a running Rasa server expects it.
+    """
+    port = port or free_port()
     log = workdir / "actions.log"
     command = [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
     env = {"DATABASE_URL": database_url, "SECRET_KEY": "e2e-secret", "SANIC_HOST": "127.0.0.1"}

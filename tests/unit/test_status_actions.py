@@ -12,6 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions import runtime
 from actions import status as status_actions
 from actions.status import ActionAnswerStatus, ActionAskStatusFormNik, ValidateStatusForm
 from bot.db import Database
@@ -47,9 +48,9 @@ def service(sqlite_db: Database) -> Iterator[StatusService]:
             ]
         )
     service = StatusService(sqlite_db, secret_key="test", clock=lambda: NOW)
-    status_actions.configure(service)
+    status_actions.status_service.override(service)
     yield service
-    status_actions.configure(None)
+    status_actions.status_service.override(None)
 
 
 def make_tracker(
@@ -243,12 +244,14 @@ def test_service_is_built_lazily_from_the_settings(
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", sqlite_db.url)
     monkeypatch.setenv("SECRET_KEY", "from-env")
-    status_actions.configure(None)
-    status_actions._service_from_settings.cache_clear()
+    status_actions.status_service.override(None)
+    runtime.forget_built()
+    status_actions.status_service.forget()
     try:
         built = status_actions.status_service()
         assert built.db.url == sqlite_db.url
         assert built is status_actions.status_service()
     finally:
         built.db.dispose()
-        status_actions._service_from_settings.cache_clear()
+        runtime.forget_built()
+        status_actions.status_service.forget()

@@ -1,0 +1,83 @@
+"""Per-sender inbound rate limit: a flood from one number is slowed, nobody else is.
+
+Counted from the messages table itself over a sliding window: every inbound message
+is stored before anything else happens, so the table already is the per-sender log,
+and the count holds across gunicorn workers, hosts and restarts without state of its
+own. Messages beyond the limit stay stored (nothing is lost) with status
+`rate_limited`, but never reach Rasa, the expensive part; the sender is told once per
+window to slow down, and further messages in that window get no answer at all, so a
+flood cannot turn into a flood of replies (each SMS reply costs money).
+
+Only messages that went through count towards the limit, not the refused ones: a
+sender who keeps flooding gets `max_messages` answers per window, slowed rather than
+shut out. STOP and MULAI are handled before this check by the conversation core,
+so a citizen can always stop messages.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, func, select
+
+from bot import replies
+from bot.db import Database
+from bot.models import Direction, Message, MessageStatus, utcnow
+
+
+@dataclass(frozen=True)
+class InboundPolicy:
+    """How many messages one sender may have answered per sliding window.
+
+    Ten a minute leaves room for a person going through a report form with quick
+    answers ("1", "ya", a name, a NIK), and stops a script or a stuck phone at once.
+    """
+
+    max_messages: int = 10
+    window: timedelta = timedelta(seconds=60)
+
+
+DEFAULT_POLICY = InboundPolicy()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a stored message may go on to the assistant, and what to reply if not."""
+
+    allowed: bool
+    # When refused: the slow-down notice, or nothing once it went out in this window.
+    replies: tuple[str, ...] = ()
+
+
+ALLOWED = Verdict(True)
+
+
+def check_inbound(
+    db: Database,
+    contact_id: int,
+    message_id: int,
+    policy: InboundPolicy = DEFAULT_POLICY,
+    now: datetime | None = None,
+) -> Verdict:
+    """The verdict on a message just stored for `contact_id` (call it after storing).
+
+    Counts the sender's other inbound messages of the last `policy.window`: the ones
+    let through, and the ones refused (whether the slow-down notice went out already).
+    """
+    now = now or utcnow()
+    limited = Message.status == MessageStatus.RATE_LIMITED
+    with db.session() as session:
+        passed, refused = session.execute(
+            select(
+                func.count(case((~limited, 1))),
+                func.count(case((limited, 1))),
+            ).where(
+                Message.contact_id == contact_id,
+                Message.direction == Direction.INBOUND,
+                Message.created_at > now - policy.window,
+                Message.id != message_id,
+            )
+        ).one()
+    if passed < policy.max_messages:
+        return ALLOWED
+    return Verdict(False, () if refused else (replies.TOO_MANY_MESSAGES,))

@@ -1,0 +1,262 @@
+"""Reports as staff see them: scoped to their region, masked, and audited.
+
+`ReportService` owns the reports and their lifecycle; this module adds who may see
+what. An agent sees the reports routed to their region; nobody sees a sensitive
+report that names them (bot.reports.may_handle). Opening a report, revealing a NIK,
+exporting and changing a status each leave an audit entry, written before the data
+is handed out.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TextIO
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from bot.audit import AuditAction, AuditLog
+from bot.db import Database
+from bot.models import Contact, utcnow
+from bot.nik import mask_nik, mask_niks
+from bot.phone import mask_phone
+from bot.regions import PROVINCES
+from bot.reports import ReportNotFound, ReportService, may_handle
+from bot.reports_models import (
+    PROPOSED_FOR_CHOICES,
+    Report,
+    ReportKind,
+    ReportStatus,
+    category_label,
+    choice_label,
+)
+from bot.report_refs import normalise_reference
+from bot.staff_users import AccessDenied, StaffIdentity
+
+LIST_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    kind: str | None = None
+    status: str | None = None
+    province: str | None = None
+    sensitive: bool | None = None
+
+    def describe(self) -> str:
+        parts = [f"{name}={value}" for name, value in vars(self).items() if value is not None]
+        return " ".join(parts) or "all"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    reference: str
+    kind: str
+    category_label: str
+    status: str
+    is_sensitive: bool
+    province_name: str
+    routed_to: str | None
+    masked_nik: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ReportHistoryLine:
+    at: datetime
+    event: str
+    from_status: str | None
+    to_status: str
+    actor: str
+    note: str
+
+
+@dataclass(frozen=True)
+class ReportDetail:
+    reference: str
+    kind: str
+    category_label: str
+    proposed_for_label: str | None
+    status: str
+    next_statuses: tuple[str, ...]
+    is_sensitive: bool
+    province_name: str
+    regency: str | None
+    district: str | None
+    village: str | None
+    routed_to: str | None
+    nik: str
+    nik_revealed: bool
+    subject_name: str | None
+    subject_address: str | None
+    description: str
+    reporter: str
+    reporter_channel: str
+    attachments: tuple[str, ...]
+    history: list[ReportHistoryLine]
+    created_at: datetime
+
+
+def _province_name(code: str | None) -> str:
+    found = PROVINCES.get(code or "")
+    return found.name if found else "-"
+
+
+class StaffReports:
+    """The dashboard's report pages, on top of ReportService."""
+
+    def __init__(
+        self, db: Database, reports: ReportService, audit: AuditLog, clock: Callable[[], datetime] = utcnow
+    ) -> None:
+        self.db = db
+        self.reports = reports
+        self.audit = audit
+        self.clock = clock
+
+    @staticmethod
+    def _may_see(viewer: StaffIdentity, report: Report) -> bool:
+        return viewer.may_see_region(report.routed_to) and may_handle(report, viewer.display_name)
+
+    def list(self, viewer: StaffIdentity, filters: ReportFilters) -> list[ReportRow]:
+        """Matching reports the viewer may see, oldest first, at most LIST_LIMIT."""
+        query = select(Report).options(selectinload(Report.events))
+        if filters.kind in ReportKind.ALL:
+            query = query.where(Report.kind == filters.kind)
+        if filters.status in ReportStatus.ALL:
+            query = query.where(Report.status == filters.status)
+        if filters.province in PROVINCES:
+            query = query.where(Report.province_code == filters.province)
+        if filters.sensitive is not None:
+            query = query.where(Report.is_sensitive.is_(filters.sensitive))
+        rows: list[ReportRow] = []
+        with self.db.session() as session:
+            for report in session.scalars(query.order_by(Report.created_at, Report.id)):
+                if not self._may_see(viewer, report):
+                    continue
+                rows.append(
+                    ReportRow(
+                        reference=report.reference,
+                        kind=report.kind,
+                        category_label=category_label(report.kind, report.category) or report.category,
+                        status=report.status,
+                        is_sensitive=report.is_sensitive,
+                        province_name=_province_name(report.province_code),
+                        routed_to=report.routed_to,
+                        masked_nik=mask_nik(report.subject_nik) if report.subject_nik else "",
+                        created_at=report.created_at,
+                        updated_at=report.updated_at,
+                    )
+                )
+                if len(rows) >= LIST_LIMIT:
+                    break
+        return rows
+
+    def detail(self, viewer: StaffIdentity, reference: str, reveal_nik: bool = False, ip: str = "") -> ReportDetail:
+        """One report with its history; the view (and a NIK reveal) is audited first."""
+        if reveal_nik and not viewer.can_reveal_nik:
+            raise AccessDenied("Peran Anda tidak boleh membuka NIK utuh.")
+        ref = normalise_reference(reference)
+        with self.db.session() as session:
+            report = session.scalar(
+                select(Report)
+                .where(Report.reference == ref)
+                .options(selectinload(Report.events), selectinload(Report.attachments))
+            ) if ref else None
+            if report is None:
+                raise ReportNotFound(reference)
+            if not self._may_see(viewer, report):
+                raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+            self.audit.record_in(session, viewer, AuditAction.VIEW_REPORT, f"report:{report.reference}", "", ip)
+            if reveal_nik:
+                self.audit.record_in(session, viewer, AuditAction.REVEAL_NIK, f"report:{report.reference}", "", ip)
+            reporter = session.get_one(Contact, report.reporter_contact_id)
+            nik = report.subject_nik or ""
+            if nik and not reveal_nik:
+                nik = mask_nik(nik)
+
+            def text(value: str | None) -> str:
+                return (value or "") if reveal_nik else mask_niks(value or "")
+
+            return ReportDetail(
+                reference=report.reference,
+                kind=report.kind,
+                category_label=category_label(report.kind, report.category) or report.category,
+                proposed_for_label=choice_label(PROPOSED_FOR_CHOICES, report.proposed_for),
+                status=report.status,
+                next_statuses=tuple(
+                    s for s in ReportStatus.ALL if s in ReportStatus.TRANSITIONS.get(report.status, ())
+                ),
+                is_sensitive=report.is_sensitive,
+                province_name=_province_name(report.province_code),
+                regency=report.regency,
+                district=report.district,
+                village=report.village,
+                routed_to=report.routed_to,
+                nik=nik,
+                nik_revealed=reveal_nik,
+                subject_name=report.subject_name,
+                subject_address=text(report.subject_address),
+                description=text(report.description),
+                reporter=mask_phone(reporter.address),
+                reporter_channel=report.reporter_channel,
+                attachments=tuple(
+                    a.url for a in report.attachments if a.url.startswith(("https://", "http://"))
+                ),
+                history=[
+                    ReportHistoryLine(e.at, e.event, e.from_status, e.to_status, e.actor, text(e.note))
+                    for e in report.events
+                ],
+                created_at=report.created_at,
+            )
+
+    def change_status(
+        self, viewer: StaffIdentity, reference: str, to_status: str, note: str, ip: str = ""
+    ) -> None:
+        """Move a report the viewer may see; ReportService tells the reporter."""
+        ref = normalise_reference(reference)
+        with self.db.session() as session:
+            report = session.scalar(
+                select(Report).where(Report.reference == ref).options(selectinload(Report.events))
+            ) if ref else None
+            if report is None:
+                raise ReportNotFound(reference)
+            if not self._may_see(viewer, report):
+                raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+            from_status = report.status
+        self.reports.change_status(report.reference, to_status, viewer.username, note)
+        self.audit.record(
+            viewer, AuditAction.REPORT_STATUS, f"report:{report.reference}", f"{from_status}->{to_status}", ip
+        )
+
+    def export(
+        self, viewer: StaffIdentity, file: TextIO, filters: ReportFilters, include_nik: bool, ip: str = ""
+    ) -> int:
+        """CSV in ReportService's format, without the reports the viewer may not see.
+
+        Exports are for supervisors: a whole region's personal data leaves the system.
+        """
+        if not viewer.can_assign:
+            raise AccessDenied("Ekspor hanya untuk supervisor dan admin.")
+        visible = {row.reference for row in self.list(viewer, filters)}
+        self.audit.record(
+            viewer, AuditAction.EXPORT_REPORTS, "reports",
+            filters.describe() + (" include_nik" if include_nik else ""), ip,
+        )
+        buffer = io.StringIO()
+        self.reports.export_csv(
+            buffer, kind=filters.kind, status=filters.status, province=filters.province,
+            sensitive=filters.sensitive, include_nik=include_nik,
+        )
+        buffer.seek(0)
+        reader, writer = csv.reader(buffer), csv.writer(file)
+        writer.writerow(next(reader))
+        count = 0
+        for row in reader:
+            if row[0] in visible:
+                writer.writerow(row)
+                count += 1
+        return count

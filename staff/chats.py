@@ -1,0 +1,215 @@
+"""Escalated chats: the inbox, one chat's transcript and the work done on it.
+
+The pages poll small JSON endpoints (staff/static/staff.js) so new messages appear
+without a reload; the JSON carries text only and the script inserts it as text.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from bot.handoff import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
+from bot.staff_users import AccessDenied
+from staff import bp
+from staff.auth import client_ip, me, services
+from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm
+from staff.setup import duration, wib
+
+CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
+STATUS_LABELS = {"waiting": "Menunggu", "claimed": "Ditangani", "returned": "Kembali ke bot", "closed": "Ditutup"}
+
+
+def _line_json(line: TranscriptLine) -> dict[str, Any]:
+    return {
+        "id": line.id,
+        "direction": line.direction,
+        "author": line.author,
+        "body": line.body,
+        "media": list(line.media),
+        "at": wib(line.at),
+        "status": line.status,
+        "error_code": line.error_code,
+        "channel": CHANNEL_LABELS.get(line.channel, line.channel),
+        "fell_back_to_sms": line.fell_back_to_sms,
+    }
+
+
+def _item_json(item: InboxItem) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "url": url_for("staff.chat", handoff_id=item.id),
+        "status": STATUS_LABELS.get(item.status, item.status),
+        "reason": item.reason_label,
+        "urgent": item.urgent,
+        "channel": CHANNEL_LABELS.get(item.channel, item.channel),
+        "contact": item.contact,
+        "region": item.region or "nasional",
+        "assigned_to": item.assigned_to or "-",
+        "waiting": duration(item.waiting_seconds) if item.waiting_seconds is not None else "dibalas",
+        "last_text": item.last_text,
+    }
+
+
+def _render_chat(view: ChatView) -> str:
+    staff = services().directory.active_staff() if me().can_assign else []
+    assign_form = AssignForm()
+    assign_form.assignee.choices = [(person.id, f"{person.display_name} ({person.role})") for person in staff]
+    return render_template(
+        "staff/chat.html",
+        chat=view,
+        reply_form=ReplyForm(),
+        assign_form=assign_form,
+        close_form=CloseForm(),
+        action_form=ActionForm(),
+        channel_labels=CHANNEL_LABELS,
+        status_labels=STATUS_LABELS,
+    )
+
+
+def _chat_or_error(handoff_id: int, reveal_nik: bool = False) -> ChatView:
+    try:
+        return services().desk.chat(me(), handoff_id, reveal_nik=reveal_nik, ip=client_ip())
+    except HandoffNotFound:
+        abort(404)
+    except AccessDenied:
+        abort(403)
+
+
+@bp.get("/")
+@login_required
+def home() -> Any:
+    return redirect(url_for("staff.inbox"))
+
+
+@bp.get("/chats")
+@login_required
+def inbox() -> str:
+    items = services().desk.inbox(me())
+    return render_template(
+        "staff/inbox.html", items=[_item_json(item) for item in items]
+    )
+
+
+@bp.get("/chats.json")
+@login_required
+def inbox_json() -> Any:
+    return jsonify(items=[_item_json(item) for item in services().desk.inbox(me())])
+
+
+@bp.get("/chats/<int:handoff_id>")
+@login_required
+def chat(handoff_id: int) -> str:
+    return _render_chat(_chat_or_error(handoff_id))
+
+
+@bp.post("/chats/<int:handoff_id>/reveal")
+@login_required
+def chat_reveal(handoff_id: int) -> str:
+    if not me().can_reveal_nik:
+        abort(403)
+    return _render_chat(_chat_or_error(handoff_id, reveal_nik=True))
+
+
+@bp.get("/chats/<int:handoff_id>/messages.json")
+@login_required
+def chat_messages(handoff_id: int) -> Any:
+    after = request.args.get("after", "0")
+    try:
+        status, lines = services().desk.lines_after(me(), handoff_id, int(after) if after.isdigit() else 0)
+    except HandoffNotFound:
+        abort(404)
+    except AccessDenied:
+        abort(403)
+    return jsonify(
+        status=status,
+        status_label=STATUS_LABELS.get(status, status),
+        messages=[_line_json(line) for line in lines],
+    )
+
+
+def _act(handoff_id: int, action: Any, done: str) -> Any:
+    """Run one desk action and come back to the chat with what happened."""
+    try:
+        action()
+    except HandoffNotFound:
+        abort(404)
+    except AccessDenied as exc:
+        flash(str(exc), "error")
+    except HandoffRefused as exc:
+        flash(str(exc), "error")
+    else:
+        flash(done, "info")
+    return redirect(url_for("staff.chat", handoff_id=handoff_id))
+
+
+@bp.post("/chats/<int:handoff_id>/claim")
+@login_required
+def chat_claim(handoff_id: int) -> Any:
+    return _act(handoff_id, lambda: services().desk.claim(me(), handoff_id, client_ip()), "Percakapan Anda ambil.")
+
+
+@bp.post("/chats/<int:handoff_id>/assign")
+@login_required
+def chat_assign(handoff_id: int) -> Any:
+    form = AssignForm()
+    form.assignee.choices = [(person.id, person.display_name) for person in services().directory.active_staff()]
+    if not form.validate_on_submit():
+        flash("Pilih petugas.", "error")
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
+    return _act(
+        handoff_id,
+        lambda: services().desk.assign(me(), handoff_id, form.assignee.data, client_ip()),
+        "Percakapan sudah ditugaskan.",
+    )
+
+
+@bp.post("/chats/<int:handoff_id>/reply")
+@login_required
+def chat_reply(handoff_id: int) -> Any:
+    form = ReplyForm()
+    if not form.validate_on_submit():
+        flash("Balasan kosong atau terlalu panjang.", "error")
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
+    try:
+        result = services().desk.reply(me(), handoff_id, form.body.data, client_ip())
+    except HandoffNotFound:
+        abort(404)
+    except (AccessDenied, HandoffRefused) as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
+    if result.fell_back_to_sms:
+        flash(
+            "WhatsApp warga sudah lebih dari 24 jam tidak aktif, jadi balasan dikirim lewat SMS.",
+            "warning",
+        )
+    if result.delivered_to_provider:
+        flash(f"Balasan terkirim lewat {CHANNEL_LABELS.get(result.channel, result.channel)}.", "info")
+    else:
+        flash(f"Balasan gagal dikirim (kode {result.error_code or '-'}). Coba lagi nanti.", "error")
+    return redirect(url_for("staff.chat", handoff_id=handoff_id))
+
+
+@bp.post("/chats/<int:handoff_id>/hand-back")
+@login_required
+def chat_hand_back(handoff_id: int) -> Any:
+    return _act(
+        handoff_id,
+        lambda: services().desk.hand_back(me(), handoff_id, client_ip()),
+        "Percakapan dikembalikan ke bot; warga sudah diberi tahu.",
+    )
+
+
+@bp.post("/chats/<int:handoff_id>/close")
+@login_required
+def chat_close(handoff_id: int) -> Any:
+    form = CloseForm()
+    if not form.validate_on_submit():
+        flash("Pilih hasil penanganan.", "error")
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
+    return _act(
+        handoff_id,
+        lambda: services().desk.close(me(), handoff_id, form.outcome.data, form.note.data or "", client_ip()),
+        "Percakapan ditutup.",
+    )

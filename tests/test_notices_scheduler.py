@@ -1,0 +1,159 @@
+"""The scheduler process: the lease that lets one copy act, and the persisted job store."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text
+
+from bot.db import Database
+from bot.notices_models import Notice, NoticeStatus, SchedulerLease
+from bot.scheduler import Lease, build_scheduler, renewed
+from tests.support.fake_twilio import FakeTwilioApi
+from tests.support.notices import add_households, notice_settings, settings_env
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = T0
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def test_one_holder_at_a_time_and_takeover_after_expiry(db: Database) -> None:
+    clock = Clock()
+    first = Lease(db, "first", 30, clock=clock)
+    second = Lease(db, "second", 30, clock=clock)
+    assert first.acquire() and first.held()
+    assert not second.acquire() and not second.held()
+    clock.at += timedelta(seconds=20)
+    assert first.renew()
+    clock.at += timedelta(seconds=20)
+    assert not second.acquire()  # renewed at +20 s: good until +50 s
+    clock.at += timedelta(seconds=11)
+    assert not first.held()  # it knows by its own clock
+    assert second.acquire()
+    assert not first.renew()
+    second.release()
+    assert first.acquire()
+    assert first.current() is not None and first.current().holder == "first"  # type: ignore[union-attr]
+
+
+def test_renewed_keeps_the_lease_and_releases_it(db: Database) -> None:
+    lease = Lease(db, "cli", 0.3)
+    other = Lease(db, "scheduler", 0.3)
+    assert lease.acquire()
+    with renewed(lease) as lost:
+        time.sleep(0.5)  # longer than the lease: only renewal keeps it
+        assert not other.acquire()
+        assert not lost.is_set()
+    assert other.acquire()
+
+
+def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) -> None:
+    settings = notice_settings(db, notice_plan_interval_seconds=600, notice_dispatch_interval_seconds=15)
+    scheduler = build_scheduler(db, settings)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"plan_notices", "dispatch_notices"}
+    assert jobs["plan_notices"].misfire_grace_time == 600
+    assert jobs["dispatch_notices"].misfire_grace_time == 15
+    assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
+    assert jobs["plan_notices"].func_ref == "bot.scheduler:plan_notices"
+    planned = scheduler.get_job("plan_notices").next_run_time
+    later = planned + timedelta(minutes=7)
+    scheduler.modify_job("plan_notices", next_run_time=later)
+    scheduler.shutdown(wait=False)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM apscheduler_jobs")).scalar() == 2
+
+    restarted = build_scheduler(db, settings)  # a restart keeps the stored schedule
+    assert restarted.get_job("plan_notices").next_run_time == later
+    restarted.shutdown(wait=False)
+
+    faster = notice_settings(db, notice_plan_interval_seconds=60, notice_dispatch_interval_seconds=15)
+    reconfigured = build_scheduler(db, faster)
+    assert reconfigured.get_job("plan_notices").trigger.interval == timedelta(seconds=60)
+    assert reconfigured.get_job("plan_notices").misfire_grace_time == 60
+    reconfigured.shutdown(wait=False)
+
+
+def _start(settings_vars: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **settings_vars, "PYTHONPATH": str(ROOT)}
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "bot.scheduler"],
+            cwd=log.parent,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _wait_for(condition: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_two_scheduler_processes_one_acts_the_other_takes_over(db: Database, tmp_path: Path) -> None:
+    api = FakeTwilioApi()
+    with api.serve() as server:
+        settings = notice_settings(
+            db,
+            server.url,
+            notice_send_from="00:00",
+            notice_send_until="24:00",
+            twilio_http_timeout=0.5,
+            notice_stale_seconds=1.0,
+        )
+        env = settings_env(settings) | {
+            "NOTICE_PLAN_INTERVAL": "1",
+            "NOTICE_DISPATCH_INTERVAL": "1",
+            "NOTICE_LEASE_SECONDS": "1.5",
+        }
+        soon = datetime.now(timezone.utc).date() + timedelta(days=2)
+        phones = add_households(db, 5, soon)
+        first = _start(env, tmp_path / "first.log")
+        _wait_for(lambda: _holder(db) is not None, 15)
+        second = _start(env, tmp_path / "second.log")
+        _wait_for(lambda: len(api.sent) == 5, 15)
+        holder = _holder(db)
+        time.sleep(1.0)
+        assert _holder(db) == holder  # the lease stays with the first copy
+
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=15)
+        _wait_for(lambda: _holder(db) not in (None, holder), 10)  # released: taken at once
+        more = add_households(db, 3, soon)
+        _wait_for(lambda: len(api.sent) == 8, 15)
+        second.send_signal(signal.SIGTERM)
+        second.wait(timeout=15)
+
+    assert Counter(m["to"] for m in api.sent) == Counter(phones + more)
+    with db.session() as session:
+        assert set(session.scalars(select(Notice.status))) == {NoticeStatus.SENT}
+    second_log = (tmp_path / "second.log").read_text()
+    assert "another scheduler holds the lease" in second_log
+    assert first.returncode == 0 and second.returncode == 0
+
+
+def _holder(db: Database) -> str | None:
+    with db.session() as session:
+        lease = session.get(SchedulerLease, "notices")
+        if lease is None or lease.expires_at <= datetime.now(timezone.utc):
+            return None
+        return lease.holder

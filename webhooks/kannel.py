@@ -1,0 +1,161 @@
+"""Kannel's callbacks: an SMS comes in (sms-service) and delivery reports (dlr-url).
+
+A thin adapter, like the Twilio one: check who is calling, turn Kannel's request into
+the core's terms, answer as Kannel expects. Kannel signs nothing, so both endpoints
+are guarded twice: the caller's address must be on KANNEL_ALLOWED_IPS, and the request
+must carry KANNEL_WEBHOOK_SECRET as its HTTP Basic password (Kannel sends the userinfo
+of the URLs in its configuration, `http://kannel:SECRET@host/...`, as that header).
+
+The reply goes back in the HTTP answer, as with TwiML: smsbox sends the body of a 200
+as the SMS reply (split and concatenated per the sms-service's `max-messages`), and
+sends nothing for an empty one (`omit-empty`). Kannel retries a callback answered with
+anything but 200 or 202, and a retry carries the same message id (%I), so a retried
+message gets the stored reply instead of being processed twice.
+"""
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import logging
+from functools import wraps
+from typing import Any, Callable
+from urllib.parse import parse_qsl
+
+from flask import Blueprint, Response, abort, current_app, request
+
+from bot.conversation import InboundMessage
+from bot.delivery import StatusReport
+from bot.kannel import (
+    DLR_PATH,
+    DLR_STATUSES,
+    INBOUND_PATH,
+    PROVIDER,
+    WEBHOOK_USER,
+    decode_text,
+    dlr_error_code,
+)
+from bot.models import Channel
+from bot.services import Services
+from bot.smstext import format_for_channel
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("kannel", __name__)
+
+MAX_ID_LENGTH = 64
+
+
+def _services() -> Services:
+    return current_app.extensions["bansos"]
+
+
+def _source_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address or "")
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(entry, strict=False) for entry in allowed)
+
+
+def _secret_matches(secret: str) -> bool:
+    auth = request.authorization
+    if auth is None or auth.type != "basic":
+        return False
+    # Both compared, in constant time, as bytes: compare_digest refuses non-ASCII str.
+    user_ok = hmac.compare_digest((auth.username or "").encode(), WEBHOOK_USER.encode())
+    secret_ok = hmac.compare_digest((auth.password or "").encode(), secret.encode())
+    return user_ok and secret_ok
+
+
+def from_kannel(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Refuse (403) a request from outside the allow-list or without the secret, unread."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        settings = _services().settings
+        if not _source_allowed(request.remote_addr, settings.kannel_allowed_ips):
+            log.warning("rejected Kannel request from %s: not in KANNEL_ALLOWED_IPS", request.remote_addr)
+            abort(403)
+        if not settings.kannel_webhook_secret:
+            log.error("KANNEL_WEBHOOK_SECRET is not set: refusing every Kannel request")
+            abort(403)
+        if not _secret_matches(settings.kannel_webhook_secret):
+            log.warning("rejected Kannel request with a bad secret from %s", request.remote_addr)
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _raw_query() -> dict[str, bytes]:
+    """The query parameters as bytes: with %b, Kannel puts a UCS-2 message's UTF-16BE
+    bytes in the URL, which Flask's UTF-8 decoding of `request.args` would mangle."""
+    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True, encoding="latin-1")
+    return {key: value.encode("latin-1") for key, value in pairs}
+
+
+def _field(params: dict[str, bytes], name: str) -> str:
+    return params.get(name, b"").decode("utf-8", errors="replace").strip()
+
+
+def parse_inbound() -> InboundMessage:
+    """The typed inbound message; 400 when Kannel's message id or sender is missing.
+
+    Kannel's `get-url` carries the text in the query (`text=%b`); its `post-url` sends
+    it as the body, with the charset in the Content-Type.
+    """
+    params = _raw_query()
+    message_id = _field(params, "id")
+    sender = _field(params, "from")
+    if not message_id or not sender or len(message_id) > MAX_ID_LENGTH:
+        abort(400, description="id and from are required")
+    if "text" in params:
+        data, charset = params["text"], _field(params, "charset")
+    else:
+        data = request.get_data(cache=False)
+        charset = request.mimetype_params.get("charset") or _field(params, "charset")
+    return InboundMessage(
+        provider=PROVIDER,
+        provider_sid=message_id,
+        sender=sender,
+        body=decode_text(data, _field(params, "coding"), charset),
+    )
+
+
+def _plain(text: str) -> Response:
+    """A text/plain answer; Kannel only takes 200 or 202 as success (204 is a failure)."""
+    return Response(text, status=200, mimetype="text/plain")
+
+
+@bp.route(INBOUND_PATH, methods=["GET", "POST"])
+@from_kannel
+def sms() -> Response:
+    result = _services().conversations.handle(parse_inbound())
+    # Replies to an SMS already come as one GSM-7 text; joined here so that stays true.
+    reply = format_for_channel("\n".join(result.replies), Channel.SMS) if result.replies else ""
+    return _plain(reply)
+
+
+@bp.get(DLR_PATH)
+@from_kannel
+def dlr() -> Response:
+    params = _raw_query()
+    ref = _field(params, "ref")
+    raw_type = _field(params, "type")
+    if not ref or len(ref) > MAX_ID_LENGTH or not raw_type.isdigit():
+        abort(400, description="ref and a numeric type are required")
+    ours = DLR_STATUSES.get(int(raw_type))
+    if ours is None:
+        log.info("ignored Kannel DLR type %s for %s", raw_type[:8], ref)
+        return _plain("ignored")
+    report = StatusReport(
+        provider=PROVIDER,
+        provider_sid=ref,
+        status=ours,
+        error_code=dlr_error_code(_field(params, "reply")),
+    )
+    if not _services().delivery.record(report):
+        # A report can overtake the sender's own bookkeeping of the message id; a
+        # failed answer makes Kannel try again (smsbox `http-request-retry`).
+        abort(404, description="unknown message")
+    return _plain("ok")
