@@ -7,11 +7,12 @@ PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 RASA_VERSION := 3.6.21
 
-.PHONY: help install browser-deps model db demo run chat chat-whatsapp test validate bench clean
+.PHONY: help install browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
-	@echo "make chat           chat with the running app as an SMS user (make chat-whatsapp for WhatsApp)"
+	@echo "make chat           chat with the running app as an SMS user (make chat-whatsapp for WhatsApp,"
+	@echo "                    make chat-kannel for SMS arriving through Kannel)"
 	@echo "make test           set up what the tests need and run the whole suite"
 	@echo "make bench          run the benchmark scripts"
 
@@ -59,11 +60,15 @@ chat: install .env
 chat-whatsapp: install .env
 	$(PY) scripts/chat.py --whatsapp
 
-test: install validate browser-deps
+chat-kannel: install .env
+	$(PY) scripts/chat.py --kannel
+
+test: install validate browser-deps kannel-deps
 	$(PY) -m pytest
 
 bench: install
 	$(PY) scripts/bench_import.py
+	$(PY) scripts/bench_load.py
 
 # The browser test drives Debian's Chromium and chromedriver through Selenium (no downloads).
 # Installing them needs root; without them that test is skipped and says why.
@@ -75,6 +80,18 @@ browser-deps:
 	  || { apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; } \
 	  || echo "browser-deps: could not install Chromium; the browser test will be skipped"; \
 	else echo "browser-deps: Chromium missing and not root; the browser test will be skipped"; fi
+
+# The Kannel gateway test runs Debian's bearerbox and smsbox, with fakesmsc (kannel-extras)
+# as the phone network. Installing them needs root; without them that test is skipped and says why.
+kannel-deps:
+	@if [ -x /usr/sbin/bearerbox ] && [ -x /usr/sbin/smsbox ] && [ -x /usr/lib/kannel/test/fakesmsc ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y --no-install-recommends kannel kannel-extras \
+	    || { apt-get update && apt-get install -y --no-install-recommends kannel kannel-extras; }; } \
+	  && { [ ! -x /etc/init.d/kannel ] || /etc/init.d/kannel stop >/dev/null 2>&1 || true; } \
+	  || echo "kannel-deps: could not install Kannel; the Kannel gateway test will be skipped"; \
+	else echo "kannel-deps: Kannel missing and not root; the Kannel gateway test will be skipped"; fi
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) instance reports .pytest_cache

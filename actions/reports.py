@@ -47,7 +47,8 @@ from actions.report_form import (
     question,
     start,
 )
-from bot.messaging import Outbox, make_transport
+from bot.channel_routing import make_transport
+from bot.messaging import Outbox
 from bot.reports import AttachmentDraft, InvalidReport, ReportService
 from bot.reports_models import ReportKind
 

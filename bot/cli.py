@@ -12,6 +12,7 @@ from bot.demo import DEFAULT_RECIPIENTS, DEMO_PERSONAS, seed_demo
 from bot.importer import ImportFileError, ImportReport, import_disbursements, import_recipients
 from bot.logmask import configure_logging
 from bot.reports_cli import reports
+from bot.retention_cli import purge
 from bot.staff_cli import create_admin, staff
 
 
@@ -95,3 +96,4 @@ def demo_personas_command() -> None:
 main.add_command(reports)
 main.add_command(create_admin)
 main.add_command(staff)
+main.add_command(purge)

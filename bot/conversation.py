@@ -16,8 +16,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from bot import replies
 from bot.config import Settings
 from bot.db import Database
-from bot.handoff import REQUEST_HUMAN_PAYLOAD, Escalations, attach_inbound, escalation_reason
+from bot.handoff import (
+    REQUEST_HUMAN_PAYLOAD,
+    Escalations,
+    attach_inbound,
+    escalation_reason,
+    open_handoff_id,
+)
 from bot.handoff_models import HandoffReason
+from bot.inbound_limits import Verdict, check_inbound
 from bot.keywords import rasa_input
 from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.phone import Address, parse_address
@@ -58,6 +65,8 @@ class _Stored:
     channel: str
     # Set while a person has the chat: the message is theirs, not Rasa's.
     handoff_id: int | None
+    # Whether the sender is within the inbound rate limit (bot/inbound_limits.py).
+    verdict: Verdict
 
 
 class Conversations:
@@ -93,6 +102,27 @@ class Conversations:
             log.error("replies to message %d not stored: %s", stored.message_id, exc.__class__.__name__)
         return InboundResult(texts)
 
+    def answer_stored(self, message_id: int) -> tuple[list[str], str]:
+        """Answer an inbound message stored earlier, by the same rules as `handle`.
+
+        The follow-up job (bot/followup.py) calls it for messages Rasa could not answer
+        in time and for messages whose request died; it sends the texts itself.
+        """
+        with self.db.session() as session:
+            message = session.get_one(Message, message_id)
+            contact = message.contact
+            stored = _Stored(
+                message.id,
+                contact.id,
+                contact.conversation_key,
+                message.channel,
+                open_handoff_id(session, contact.id),
+                check_inbound(session, contact.id, message.id, message.created_at),
+            )
+            text, has_media = message.body.strip(), bool(message.media)
+        answer, status = self._answer(stored, text, has_media)
+        return [format_for_channel(reply, stored.channel) for reply in answer], status
+
     def _answer(self, stored: _Stored, text: str, has_media: bool) -> tuple[list[str], str]:
         payload = rasa_input(text) if text else ""
         if payload in _SUBSCRIPTION_PAYLOADS:
@@ -109,6 +139,8 @@ class Conversations:
         reason = HandoffReason.REQUESTED if payload == REQUEST_HUMAN_PAYLOAD else escalation_reason(text)
         if reason is not None:
             return [self.escalations.escalate(stored.contact_id, reason).notice], MessageStatus.ANSWERED
+        if not stored.verdict.allowed:
+            return list(stored.verdict.replies), MessageStatus.RATE_LIMITED
         try:
             bot_replies = self.rasa.send(
                 stored.conversation_key,
@@ -152,7 +184,12 @@ class Conversations:
                     session.flush()
                     handoff_id = attach_inbound(session, contact.id, now)
                     return _Stored(
-                        message.id, contact.id, contact.conversation_key, address.channel, handoff_id
+                        message.id,
+                        contact.id,
+                        contact.conversation_key,
+                        address.channel,
+                        handoff_id,
+                        check_inbound(session, contact.id, message.id, now),
                     )
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:

@@ -14,9 +14,10 @@ answer unknown, asks Twilio what it holds instead of guessing. For each batch:
 2. Intent: before any provider call the batch's rows become `sending`, each with a
    `NoticeAttempt` row, in one transaction (conditional on the token).
 3. Send: worker threads hand the notices to the provider, paced per sender by a
-   token bucket; outcomes are recorded every few dozen sends or tenth of a second:
-   SID and status, or the error and what it means (retry after a backoff, fall back
-   from WhatsApp to SMS, give up and say why).
+   token bucket, while the next batch is claimed; outcomes are recorded every few
+   dozen sends or tenth of a second: SID and status, or the error and what it means
+   (retry after a backoff, go again at once by SMS after a WhatsApp refusal, give up
+   and say why).
 
 A crash leaves rows in one of two states, each resolved once it is older than
 NOTICE_STALE_SECONDS (at least twice the HTTP timeout, so its sender is certainly
@@ -62,7 +63,14 @@ from sqlalchemy.orm import Session
 from bot.config import Settings
 from bot.db import Database
 from bot.delivery import Failure, FailureKind, classify_failure, record_permanent_failure
-from bot.messaging import ProviderUnreachable, SendResult, SentMessage, Template, Transport
+from bot.messaging import (
+    ProviderUnreachable,
+    SendResult,
+    SentMessage,
+    Template,
+    Transport,
+    provider_for,
+)
 from bot.models import Channel, Contact, utcnow
 from bot.notices import STATUS_FOR_KIND, whatsapp_ready
 from bot.notices_models import (
@@ -207,16 +215,25 @@ class Dispatcher:
         """
         report = DispatchReport()
         self.reconcile(report)
+
+        def next_batch() -> list[ClaimedNotice]:
+            if should_stop() or (deadline is not None and self.monotonic() >= deadline):
+                return []
+            if self.paused():
+                log.info("notices are paused by an operator")
+                return []
+            return self._mark_sending(self._screen(self.claim(self.batch_size), report))
+
         with ThreadPoolExecutor(self.workers, thread_name_prefix="notice") as pool:
-            while not should_stop() and (deadline is None or self.monotonic() < deadline):
-                if self.paused():
-                    log.info("notices are paused by an operator")
-                    break
-                batch = self._mark_sending(self._screen(self.claim(self.batch_size), report))
-                if not batch:
-                    break
+            batch = next_batch()
+            while batch:
                 futures = [pool.submit(self._send, notice, should_stop) for notice in batch]
+                # The next batch is claimed while this one is being sent, so the
+                # database work never leaves the rate limit's slots unused.
+                upcoming = next_batch()
                 self._collect(futures, report, on_done)
+                # (a WhatsApp refusal just recorded may have made an SMS due at once)
+                batch = upcoming or next_batch()
         return report
 
     def paused(self) -> bool:
@@ -358,7 +375,7 @@ class Dispatcher:
                         channel=channel,
                         attempts=Notice.attempts + 1,
                         claimed_at=now,
-                        provider=self._provider(channel),
+                        provider=provider_for(self.transport, channel),
                     )
                     .execution_options(synchronize_session=False)
                 )
@@ -380,7 +397,7 @@ class Dispatcher:
                         "channel": n.channel,
                         "claim_token": token,
                         "status": AttemptStatus.SENDING,
-                        "provider": self._provider(n.channel),
+                        "provider": provider_for(self.transport, n.channel),
                         "started_at": now,
                     }
                     for n in kept
@@ -394,12 +411,6 @@ class Dispatcher:
                 ).all()
             )
         return [replace(n, attempts=n.attempts + 1, attempt_id=attempt_ids[n.id]) for n in kept]
-
-    def _provider(self, channel: str) -> str:
-        """The provider that will report on a message (status callbacks carry its name):
-        a transport that routes channels to several providers names the one behind it."""
-        provider_for = getattr(self.transport, "provider_for", None)
-        return provider_for(channel) if provider_for is not None else self.transport.name
 
     def _channel(self, notice: ClaimedNotice) -> str:
         if notice.channel == Channel.WHATSAPP and self.content_sid is None:
@@ -652,7 +663,7 @@ class Dispatcher:
             known = set(
                 session.scalars(
                     select(NoticeAttempt.provider_sid).where(
-                        NoticeAttempt.provider == self._provider(notice.channel),
+                        NoticeAttempt.provider == provider_for(self.transport, notice.channel),
                         NoticeAttempt.provider_sid.in_([m.sid for m in found]),
                     )
                 )
@@ -673,7 +684,7 @@ class Dispatcher:
                     sent_at=message.created_at or now,
                 )
                 report.add("recovered")
-                log.info("notice %s: found at the provider after a crash; not sent again", notice_id)
+                log.info("notice %s: at the provider after a crash; not sent again", notice_id)
                 return
             _close_attempt(session, notice, AttemptStatus.NOT_SENT, now)
             _move(

@@ -18,7 +18,8 @@ the run whose UPDATE changed the row goes on; it then marks the message answered
 the same condition before sending, so a run that overran its claim never sends. A run
 that dies after claiming leaves the message to be claimed again after `retry_after`.
 The outbox stores each answer before sending it, so a crash while sending leaves a
-visible `queued` row rather than a second message.
+visible `queued` row rather than a second message, and a provider's refusal (Twilio
+answering 429 or 500) stays recorded on that row; the job never sends it again.
 
 Not followed up: messages older than `max_age` (WhatsApp refuses free text a day after
 the citizen's last message, and a day-old answer is better asked again), messages of
@@ -167,5 +168,6 @@ def retry_followups(
         if status == MessageStatus.NEEDS_FOLLOWUP:
             log.info("follow-up stopped at message %d: the assistant is still unavailable", message_id)
             break
-        settled += status is not None
+        if status is not None:
+            settled += 1
     return settled

@@ -211,6 +211,12 @@ def _open_handoff(session: Session, contact_id: int) -> Handoff | None:
     )
 
 
+def open_handoff_id(session: Session, contact_id: int) -> int | None:
+    """The contact's open handoff, if any, read without touching it."""
+    handoff = _open_handoff(session, contact_id)
+    return handoff.id if handoff is not None else None
+
+
 def attach_inbound(session: Session, contact_id: int, at: datetime) -> int | None:
     """Within the unit of work storing an inbound message: the open handoff it belongs to.
 

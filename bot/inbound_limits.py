@@ -10,8 +10,9 @@ flood cannot turn into a flood of replies (each SMS reply costs money).
 
 Only messages that went through count towards the limit, not the refused ones: a
 sender who keeps flooding gets `max_messages` answers per window, slowed rather than
-shut out. STOP and MULAI are handled before this check by the conversation core,
-so a citizen can always stop messages.
+shut out. The conversation core applies the verdict just before Rasa: STOP and
+MULAI, messages to staff during a handoff, and escalations (PETUGAS, distress) are
+never limited, so a citizen can always stop messages or reach a person.
 """
 from __future__ import annotations
 
@@ -19,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
 
 from bot import replies
-from bot.db import Database
-from bot.models import Direction, Message, MessageStatus, utcnow
+from bot.models import Direction, Message, MessageStatus
 
 
 @dataclass(frozen=True)
@@ -53,31 +54,33 @@ ALLOWED = Verdict(True)
 
 
 def check_inbound(
-    db: Database,
+    session: Session,
     contact_id: int,
     message_id: int,
+    now: datetime,
     policy: InboundPolicy = DEFAULT_POLICY,
-    now: datetime | None = None,
 ) -> Verdict:
-    """The verdict on a message just stored for `contact_id` (call it after storing).
+    """The verdict on a message of `contact_id` stored at `now`.
 
-    Counts the sender's other inbound messages of the last `policy.window`: the ones
-    let through, and the ones refused (whether the slow-down notice went out already).
+    Call it in the unit of work that stores the message: no transaction of its own
+    (on SQLite each one takes the write lock), and on SQLite the count is then exact
+    even under concurrent requests, since writers take turns. Counts the sender's
+    other inbound messages of the last `policy.window`: the ones let through, and the
+    ones refused (whether the slow-down notice went out already).
     """
-    now = now or utcnow()
     limited = Message.status == MessageStatus.RATE_LIMITED
-    with db.session() as session:
-        passed, refused = session.execute(
-            select(
-                func.count(case((~limited, 1))),
-                func.count(case((limited, 1))),
-            ).where(
-                Message.contact_id == contact_id,
-                Message.direction == Direction.INBOUND,
-                Message.created_at > now - policy.window,
-                Message.id != message_id,
-            )
-        ).one()
+    passed, refused = session.execute(
+        select(
+            func.count(case((~limited, 1))),
+            func.count(case((limited, 1))),
+        ).where(
+            Message.contact_id == contact_id,
+            Message.direction == Direction.INBOUND,
+            Message.created_at > now - policy.window,
+            Message.created_at <= now,
+            Message.id != message_id,
+        )
+    ).one()
     if passed < policy.max_messages:
         return ALLOWED
     return Verdict(False, () if refused else (replies.TOO_MANY_MESSAGES,))

@@ -174,8 +174,12 @@ class TwilioTransport:
         ]
 
 
-def make_transport(settings: Settings) -> Transport:
-    return TwilioTransport(settings) if settings.twilio_enabled else SandboxTransport()
+def provider_for(transport: Transport, channel: str) -> str:
+    """The provider that will report on a message sent on `channel` (status callbacks
+    carry its name): a transport that routes channels to several providers
+    (bot/channel_routing.py) names the one behind it."""
+    route = getattr(transport, "provider_for", None)
+    return route(channel) if route is not None else transport.name
 
 
 class Outbox:
@@ -192,7 +196,7 @@ class Outbox:
                 contact_id=contact.id,
                 direction=Direction.OUTBOUND,
                 channel=channel,
-                provider=self.transport.name,
+                provider=provider_for(self.transport, channel),
                 body=body,
                 status=MessageStatus.QUEUED,
             )

@@ -167,6 +167,14 @@ def due_now(db: Database, window: SendingWindow, now: datetime) -> int:
         )
 
 
+def next_due(db: Database) -> datetime | None:
+    """When the earliest pending notice may go (sending hours are applied when sent)."""
+    with db.session() as session:
+        return session.scalar(
+            select(func.min(Notice.not_before)).where(Notice.status == NoticeStatus.PENDING)
+        )
+
+
 @dataclass
 class Estimate:
     """A dry run's figures: counts by channel, region, zone and segments; cost; duration."""

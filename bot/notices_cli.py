@@ -15,10 +15,10 @@ from types import FrameType
 
 import click
 
+from bot.channel_routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.dispatcher import Dispatcher, DispatchReport
-from bot.messaging import make_transport
 from bot.models import utcnow
 from bot.notice_ops import (
     ResultGroup,
@@ -28,6 +28,7 @@ from bot.notice_ops import (
     estimate,
     flagged_recipients,
     is_paused,
+    next_due,
     results,
     set_paused,
 )
@@ -193,6 +194,9 @@ def status(campaign: int | None, limit: int) -> None:
             return
         click.echo("all notices" + (" (PAUSED)" if is_paused(db) else ""))
         _echo_results(results(db), "  ")
+        upcoming = next_due(db)
+        if upcoming is not None:
+            click.echo(f"  earliest pending notice may go at {upcoming:%Y-%m-%d %H:%M} UTC")
         for view in campaigns(db, limit):
             state = " (paused)" if view.paused else ""
             click.echo(f"campaign {view.id} {view.label!r} from {view.source}{state}")

@@ -7,7 +7,8 @@ ask the same functions.
 - Rate: Twilio queues what we send faster than a sender's throughput (an
   alphanumeric sender defaults to 10 messages/s) and drops what stays queued for
   hours, so we pace on our side. `TokenBucket` hands out one send slot every
-  1/rate seconds and never two closer together, however many threads ask.
+  1/rate seconds (plus 1% headroom) and never two closer together, however many
+  threads ask.
 - Sending window: notices reach people in the daytime of their own zone (WIB,
   WITA, WIT), 08:00-20:00 by default, never at night.
 - Backoff: a transient failure waits base, 2×base, 4×base… (capped) before the
@@ -26,12 +27,18 @@ from bot.config import Settings
 from bot.regions import PROVINCES
 
 
+# Slots are this much wider than 1/rate: a thread woken a few milliseconds late then
+# still cannot put rate + 1 sends into one second (1% of a second is 10 ms of slack).
+HEADROOM = 0.01
+
+
 class TokenBucket:
     """Hands out send slots at most `rate` per second; `rate` of 0 or less: no limit.
 
-    The bucket holds a single token (a GCRA pacer): consecutive slots are at least
-    1/rate apart, so no one-second window ever sees more than `rate` sends, even
-    after an idle spell. Thread-safe: each caller reserves its own slot, then waits.
+    The bucket holds a single token (a GCRA pacer): slots follow a fixed schedule
+    (1 + HEADROOM)/rate apart, so no second ever holds more than `rate` of them, an
+    idle spell saves nothing up, and many threads asking at once each get a slot of
+    their own. A slot is reserved under a lock and waited for outside it.
     """
 
     def __init__(
@@ -40,7 +47,7 @@ class TokenBucket:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.interval = (1.0 + HEADROOM) / rate if rate > 0 else 0.0
         self._clock = clock
         self._sleep = sleep
         self._next_free = float("-inf")

@@ -12,9 +12,10 @@ from typing import Any
 
 import click
 
+from bot.channel_routing import make_transport
 from bot.config import load_settings
 from bot.db import Database
-from bot.messaging import Outbox, make_transport
+from bot.messaging import Outbox
 from bot.regions import PROVINCES
 from bot.reports import ReportNotFound, ReportService, ReportView, StatusChangeNotAllowed
 from bot.reports_models import ReportKind, ReportStatus

@@ -1,4 +1,4 @@
-"""Retention: chat logs are destroyed when their retention period ends (UU PDP art. 43-44).
+"""Retention: chat logs are destroyed when their retention period ends (UU PDP Pasal 44).
 
 What goes, once older than the retention period (365 days unless the operator says
 otherwise): every chat message in or out, the links that marked some of them as

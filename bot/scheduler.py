@@ -6,7 +6,9 @@ APScheduler 3 runs two jobs, kept in its SQLAlchemy job store in our database (t
 - `plan_notices` every NOTICE_PLAN_INTERVAL seconds (default 600): writes due notices
   into the outbox (bot/notices.py);
 - `dispatch_notices` every NOTICE_DISPATCH_INTERVAL seconds (default 15): sends what is
-  due (bot/dispatcher.py) for at most one interval, then yields to the next run.
+  due (bot/dispatcher.py) for at most one interval, then yields to the next run;
+- `retry_followups` every minute: answers, through the outbox, the messages Rasa could
+  not answer in time and those left behind by a request that died (bot/followup.py).
 
 Both are `coalesce=True` and `max_instances=1`: runs missed while the process was down
 or busy collapse into one, never a burst. `misfire_grace_time` is deliberate, not the
@@ -41,19 +43,22 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from bot.channel_routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.dispatcher import Dispatcher
+from bot.followup import retry_followups
 from bot.logmask import configure_logging
-from bot.messaging import make_transport
 from bot.models import utcnow
 from bot.notices import NoticePlanner
 from bot.notices_models import CampaignSource, SchedulerLease
+from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "notices"
 JOB_TABLE = "apscheduler_jobs"
+FOLLOWUP_INTERVAL_SECONDS = 60.0
 
 
 def new_holder_id() -> str:
@@ -168,6 +173,7 @@ class _Runtime:
     settings: Settings
     lease: Lease
     stopping: threading.Event
+    services: Services
 
 
 _runtime: _Runtime | None = None
@@ -211,6 +217,16 @@ def dispatch_notices() -> None:
         log.info("dispatched notices: %s", counts)
 
 
+def follow_up() -> None:
+    """The `retry_followups` job."""
+    runtime = _active_runtime()
+    if runtime is None:
+        return
+    settled = retry_followups(runtime.services)
+    if settled:
+        log.info("followed up %d inbound messages", settled)
+
+
 def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     """A scheduler on the database job store, with its jobs added once and kept after."""
     scheduler = BackgroundScheduler(
@@ -222,6 +238,7 @@ def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     jobs = {
         "plan_notices": (plan_notices, settings.notice_plan_interval_seconds),
         "dispatch_notices": (dispatch_notices, settings.notice_dispatch_interval_seconds),
+        "retry_followups": (follow_up, FOLLOWUP_INTERVAL_SECONDS),
     }
     for job_id, (func, seconds) in jobs.items():
         reference = f"{__name__}:{func.__name__}"
@@ -244,9 +261,10 @@ def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
 def serve(settings: Settings, stopping: threading.Event, holder: str | None = None) -> None:
     """Wait for the lease, run the jobs while holding it, and give it up on stop."""
     global _runtime
-    db = Database(settings.database_url)
+    services = build_services(settings)
+    db = services.db
     lease = Lease(db, holder or new_holder_id(), settings.notice_lease_seconds)
-    _runtime = _Runtime(db, settings, lease, stopping)
+    _runtime = _Runtime(db, settings, lease, stopping, services)
     renew_every = settings.notice_lease_seconds / 3
     waiting_logged = False
     try:

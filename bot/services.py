@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.channel_routing import make_transport
 from bot.config import Settings
 from bot.conversation import Conversations
 from bot.db import Database
 from bot.delivery import DeliveryTracker
-from bot.messaging import Outbox, make_transport
+from bot.messaging import Outbox
 from bot.rasa_client import RasaClient
 
 

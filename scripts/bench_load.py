@@ -22,7 +22,7 @@ Prints messages/s and latency p50/p95/p99/max (end to end, as the phone sees it)
 errors, apologies and rate-limited answers for each run, the app's ratio to Rasa
 alone, and writes the latency-over-time plot to reports/bench_load.svg.
 
-    .venv/bin/python scripts/bench_load.py [--concurrency 16] [--seconds 20]
+    .venv/bin/python scripts/bench_load.py [--concurrency 16] [--seconds 15]
 """
 from __future__ import annotations
 
@@ -58,6 +58,7 @@ from bot import replies  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.demo import DEMO_PERSONAS, seed_demo  # noqa: E402
 from bot.keywords import rasa_input  # noqa: E402
+from bot.models import Contact  # noqa: E402
 from bot.registry_models import Recipient  # noqa: E402
 from scripts.rasa_model import ensure_model  # noqa: E402
 from scripts.svgplot import Panel, Point, latency_plot  # noqa: E402
@@ -70,6 +71,8 @@ SECRET_KEY = "e2e-secret"  # the action server's, from tests/support/processes.p
 SERVICE_NUMBER = "+6281100000000"
 PATH = "/webhooks/twilio/messages"
 PLOT = ROOT / "reports" / "bench_load.svg"
+# Rasa's first answers after start-up are slow (graph and TensorFlow warm-up).
+WARM_UP_SECONDS = 2
 UNREGISTERED_NIK = "3273014407950008"
 _REFERENCE_RE = re.compile(r"\b(?:ADU|USL|SGH)-\d{8}-[A-Z0-9]{4}\b")
 _sids = itertools.count(1)
@@ -165,6 +168,9 @@ class AppTarget:
         self.url = base + PATH
         self.validator = RequestValidator(AUTH_TOKEN)
 
+    def prepare(self, script: Script) -> None:
+        """Nothing: the app creates contacts itself, inside the timed request."""
+
     def send(self, http: requests.Session, script: Script, text: str) -> tuple[str, str]:
         sender = f"whatsapp:{script.number}" if script.whatsapp else script.number
         form = {
@@ -188,16 +194,34 @@ class AppTarget:
 
 
 class RasaTarget:
-    """Posts to Rasa's REST channel what the app would post; `[]` counts as an apology."""
+    """Posts to Rasa's REST channel what the app would post; `[]` counts as an apology.
 
-    def __init__(self, base: str) -> None:
+    Each phone talks under the conversation key of its contact, created before its
+    first message is timed, so the actions find the same households and do the same
+    work as behind the app.
+    """
+
+    def __init__(self, base: str, db: Database) -> None:
         self.url = base + "/webhooks/rest/webhook"
+        self.db = db
         self.keys: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def prepare(self, script: Script) -> None:
+        with self.lock:
+            if script.number in self.keys:
+                return
+            with self.db.session() as session:
+                contact = session.scalar(select(Contact).where(Contact.address == script.number))
+                if contact is None:
+                    contact = Contact(address=script.number)
+                    session.add(contact)
+                    session.flush()
+                self.keys[script.number] = contact.conversation_key
 
     def send(self, http: requests.Session, script: Script, text: str) -> tuple[str, str]:
-        sender = self.keys.setdefault(script.number, f"bench{len(self.keys)}x{random.getrandbits(32):x}")
         channel = "whatsapp" if script.whatsapp else "sms"
-        payload = {"sender": sender, "message": rasa_input(text), "metadata": {"channel": channel}}
+        payload = {"sender": self.keys[script.number], "message": rasa_input(text), "metadata": {"channel": channel}}
         response = http.post(self.url, json=payload, timeout=30)
         if response.status_code != 200:
             return "error", ""
@@ -210,6 +234,55 @@ class Run:
     name: str
     samples: list[Sample] = field(default_factory=list)
     seconds: float = 0.0
+    # CPU milliseconds per message, by process role.
+    cpu: dict[str, float] = field(default_factory=dict)
+
+
+# ---- CPU per message, by process, from /proc -------------------------------------------
+
+_ROLES = (("rasa_sdk", "actions"), ("gunicorn", "app"), ("rasa run", "Rasa"))
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _processes() -> dict[int, tuple[int, float]]:
+    """Every process: its parent and the CPU seconds it used so far (Linux /proc)."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        found[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / _TICKS)
+    return found
+
+
+def _role(pid: int) -> str | None:
+    try:
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return None
+    return next((role for needle, role in _ROLES if needle in command), None)
+
+
+def cpu_by_role() -> dict[str, float]:
+    """CPU seconds of the processes this benchmark started, summed by role; the load
+    generator (this process, and the instant Rasa forked from it) apart."""
+    processes = _processes()
+    totals = {"load generator": time.process_time()}
+    roles: dict[int, str | None] = {os.getpid(): None}
+    pending = [os.getpid()]
+    while pending:
+        parent = pending.pop()
+        for pid, (ppid, _) in processes.items():
+            if ppid == parent and pid not in roles:
+                roles[pid] = _role(pid) or roles[parent]
+                pending.append(pid)
+    for pid, role in roles.items():
+        if role is not None:
+            totals[role] = totals.get(role, 0.0) + processes[pid][1]
+    return totals
 
 
 def drive(name: str, target: Any, population: Population, concurrency: int, seconds: float, budget: int) -> Run:
@@ -226,6 +299,7 @@ def drive(name: str, target: Any, population: Population, concurrency: int, seco
         http = requests.Session()
         while not spent():
             script = population.next()
+            target.prepare(script)
             queue = list(script.texts)
             while queue and not spent():
                 text = queue.pop(0)
@@ -241,12 +315,16 @@ def drive(name: str, target: Any, population: Population, concurrency: int, seco
                     more = script.follow(answer)
                     queue.extend([more] if more else [])
 
+    cpu_before = cpu_by_role()
     threads = [threading.Thread(target=phone) for _ in range(concurrency)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     run.seconds = time.perf_counter() - started
+    cpu_after = cpu_by_role()
+    count = max(len(run.samples), 1)
+    run.cpu = {role: (cpu_after[role] - cpu_before.get(role, 0.0)) * 1000 / count for role in cpu_after}
     return run
 
 
@@ -271,10 +349,13 @@ def print_table(backend: str, runs: list[Run]) -> None:
     print(f"\n{backend}: {'run':<22} {'msgs':>6} {'msg/s':>7} {'p50 ms':>8} {'p95 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'errors':>6} {'apology':>7} {'limited':>7}")
     figures = {run.name: summary(run) for run in runs}
+    runs_by_name = {run.name: run for run in runs}
     for name, f in figures.items():
         print(f"{'':<{len(backend) + 2}}{name:<22} {f['messages']:>6.0f} {f['rate']:>7.1f} {f['p50']:>8.1f} "
               f"{f['p95']:>8.1f} {f['p99']:>8.1f} {f['max']:>8.1f} {f['errors']:>6.0f} "
               f"{f['apologies']:>7.0f} {f['limited']:>7.0f}")
+        cpu = ", ".join(f"{role} {ms:.1f}" for role, ms in sorted(runs_by_name[name].cpu.items()) if ms >= 0.05)
+        print(f"{'':<{len(backend) + 4}}CPU ms per message: {cpu}")
     rasa, app = figures.get("rasa direct"), figures.get("app")
     if rasa and app and rasa["rate"] and rasa["p50"]:
         print(f"{'':<{len(backend) + 2}}app / rasa direct: throughput x{app['rate'] / rasa['rate']:.2f}, "
@@ -350,29 +431,36 @@ def registered_phones(db: Database) -> list[str]:
 
 
 def bench_backend(backend: str, args: argparse.Namespace, rasa_url: str, action_port: int, work: Path) -> list[Run]:
+    """The three runs on a fresh, seeded database of `backend`."""
     with fresh_database_url(backend, work) as url:
         db = Database(url)
-        db.upgrade()
-        seed_demo(db, recipients=args.households)
-        population = Population(registered_phones(db))
-        db.dispose()
-        with action_server(url, work, port=action_port):
+        try:
+            db.upgrade()
+            seed_demo(db, recipients=args.households)
+            phones = registered_phones(db)
             log = work / f"gunicorn-{backend}.log"
-            runs = []
-            drive("warm-up", RasaTarget(rasa_url), population, args.concurrency, 3, 10**9)
-            runs.append(drive("rasa direct", RasaTarget(rasa_url), population, args.concurrency, args.seconds, args.messages))
-            with gunicorn(url, rasa_url, args.workers, args.threads, log) as base:
-                drive("warm-up", AppTarget(base), population, args.concurrency, 3, 10**9)
-                runs.append(drive("app", AppTarget(base), population, args.concurrency, args.seconds, args.messages))
+
+            def run(name: str, target: Any, warm_up: bool = True) -> Run:
+                """Every run draws the same conversations, in the same order."""
+                if warm_up:
+                    drive("warm-up", target, Population(phones, seed=99), args.concurrency, WARM_UP_SECONDS, 10**9)
+                return drive(name, target, Population(phones), args.concurrency, args.seconds, args.messages)
+
+            with action_server(url, work, port=action_port):
+                runs = [run("rasa direct", RasaTarget(rasa_url, db))]
+                with gunicorn(url, rasa_url, args.workers, args.threads, log) as base:
+                    runs.append(run("app", AppTarget(base)))
             with instant_rasa() as stand_in, gunicorn(url, stand_in, args.workers, args.threads, log) as base:
-                runs.append(drive("app, instant Rasa", AppTarget(base), population, args.concurrency, args.seconds, args.messages))
-        return runs
+                runs.append(run("app, instant Rasa", AppTarget(base), warm_up=False))
+            return runs
+        finally:
+            db.dispose()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=16, help="phones talking at once (default 16)")
-    parser.add_argument("--seconds", type=float, default=20, help="length of each run (default 20)")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each run (default 15)")
     parser.add_argument("--messages", type=int, default=2000, help="at most this many messages a run")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2, as the Procfile)")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (default 4)")

@@ -12,6 +12,8 @@ import argparse
 import os
 import secrets
 import sys
+import threading
+import time
 import uuid
 import xml.etree.ElementTree as ET
 
@@ -19,7 +21,10 @@ import requests
 from dotenv import load_dotenv
 from twilio.request_validator import RequestValidator
 
+from bot.config import load_settings
+from bot.db import Database
 from bot.kannel import INBOUND_PATH, WEBHOOK_USER, Coding, coding_for
+from bot.sandbox_feed import latest_id, sent_to
 
 SERVICE_NUMBER = "+6281100000000"
 KANNEL_SHORT_CODE = "99171"
@@ -91,6 +96,21 @@ def chat_kannel(url: str, sender: str) -> int:
             print("(no SMS back: a staff member has this chat)")
 
 
+def follow_sandbox(sender: str, interval: float = 2.0) -> None:
+    """Print what is sent to this phone later (a staff reply, a notice), as a phone would.
+
+    Only in sandbox mode: with Twilio credentials such messages go to the real phone.
+    """
+    db = Database(load_settings().database_url)
+    after = latest_id(db)
+    while True:
+        time.sleep(interval)
+        for item in sent_to(db, sender, after):
+            label = "petugas" if item.from_staff else "info"
+            print(f"\r{label}> " + item.body.replace("\n", "\n     ") + "\nanda> ", end="", flush=True)
+            after = item.id
+
+
 def main() -> int:
     load_dotenv(".env")
     parser = argparse.ArgumentParser(description=__doc__)
@@ -114,6 +134,8 @@ def main() -> int:
     webhook = f"{base.rstrip('/')}/webhooks/twilio/messages"
     validator = RequestValidator(token)
     name = "WhatsApp" if args.whatsapp else "SMS"
+    if not os.environ.get("TWILIO_ACCOUNT_SID"):
+        threading.Thread(target=follow_sandbox, args=(args.sender,), daemon=True).start()
     print(f"Chat via {name} as {args.sender} -> {args.url}. Ctrl-D or /quit to leave.")
     while True:
         try:

@@ -15,7 +15,11 @@ def main() -> None:
     target = ROOT / ".env"
     if target.exists():
         return
-    generated = {"SECRET_KEY": secrets.token_urlsafe(32), "TWILIO_AUTH_TOKEN": secrets.token_hex(16)}
+    generated = {
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "TWILIO_AUTH_TOKEN": secrets.token_hex(16),
+        "KANNEL_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+    }
     lines = []
     for line in (ROOT / ".env.example").read_text().splitlines():
         key = line.split("=", 1)[0]

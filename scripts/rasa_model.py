@@ -1,8 +1,9 @@
 """Train the Rasa model only when its inputs changed, caching it outside git.
 
-The cache key is a hash of config.yml, domain.yml, everything under nlu/ and the Rasa
-lock file, so `make run`, `make test` and CI all reuse one trained model until the
-assistant itself changes. Run with the app's Python; Rasa is called as a subprocess.
+The cache key is a hash of config.yml, domain.yml, everything under nlu/, the custom
+components in nlu_components/ and the Rasa lock file, so `make run`, `make test` and CI
+all reuse one trained model until the assistant itself changes. Run with the app's
+Python; Rasa is called as a subprocess.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def cache_dir() -> Path:
 def inputs_hash(root: Path = ROOT) -> str:
     digest = hashlib.sha256()
     files = [root / name for name in INPUTS] + sorted((root / "nlu").rglob("*.yml"))
+    # Custom NLU components named in config.yml.
+    files += sorted((root / "nlu_components").glob("*.py"))
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())

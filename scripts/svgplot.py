@@ -33,7 +33,7 @@ class Panel:
     points: Sequence[Point]
 
 
-def _nice_ticks(top: float) -> list[float]:
+def _time_ticks(top: float) -> list[float]:
     """Round tick values up to `top`, about five of them."""
     step = 10 ** math.floor(math.log10(max(top, 1) / 5))
     for factor in (1, 2, 5, 10):
@@ -41,6 +41,12 @@ def _nice_ticks(top: float) -> list[float]:
             step *= factor
             break
     return [step * i for i in range(int(top // step) + 1)]
+
+
+def _latency_ticks(top: float) -> list[float]:
+    """Ticks that spread out on a square-root scale: dense near zero, sparse above."""
+    ladder = [0, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 30000]
+    return [tick for tick in ladder if tick <= top]
 
 
 def latency_plot(title: str, panels: Sequence[Panel]) -> str:
@@ -70,13 +76,17 @@ def latency_plot(title: str, panels: Sequence[Panel]) -> str:
             f'<rect x="{MARGIN_LEFT}" y="{top}" width="{plot_width}" height="{PANEL_HEIGHT}" '
             'fill="none" stroke="#999"/>'
         )
-        for tick in _nice_ticks(y_top):
+        last_label = math.inf
+        for tick in _latency_ticks(y_top):
+            if last_label - y(tick) < 14:
+                continue  # too close to the label below it
+            last_label = y(tick)
             parts.append(
                 f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y(tick):.1f}" '
                 f'y2="{y(tick):.1f}" stroke="#eee"/>'
                 f'<text x="{MARGIN_LEFT - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick:g} ms</text>'
             )
-        for tick in _nice_ticks(x_top):
+        for tick in _time_ticks(x_top):
             parts.append(
                 f'<text x="{x(tick):.1f}" y="{bottom + 14}" text-anchor="middle">{tick:g} s</text>'
             )

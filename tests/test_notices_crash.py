@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +51,8 @@ def _plan(db: Database, settings: Settings, households: int) -> list[str]:
     return phones
 
 
-def _start(settings: Settings, workdir: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT)}
+def _start(settings: Settings, workdir: Path, **extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT), **extra}
     return subprocess.Popen(
         [sys.executable, "-m", "tests.support.notices"],
         cwd=workdir,  # away from the project's .env
@@ -137,10 +137,14 @@ def test_sigkill_mid_campaign_then_restart_sends_each_notice_exactly_once(
 def test_two_dispatchers_racing_send_each_notice_exactly_once(db: Database, tmp_path: Path) -> None:
     api = FakeTwilioApi()
     with api.serve() as server:
-        # Each paced to 150/s, so the 300 notices keep both busy at the same time.
-        settings = _settings(db, server.url, notice_sms_rate=150.0)
-        phones = _plan(db, settings, 300)
-        first, second = _start(settings, tmp_path), _start(settings, tmp_path)
+        # Started together, each paced to 200/s. A dispatcher holds at most two batches
+        # of 200 (one being sent, the next ready), so 600 notices keep both busy.
+        settings = _settings(db, server.url, notice_sms_rate=200.0)
+        phones = _plan(db, settings, 600)
+        barrier = tmp_path / "barrier"
+        barrier.mkdir()
+        together = {"DISPATCH_BARRIER": str(barrier), "DISPATCH_PARTIES": "2"}
+        first, second = _start(settings, tmp_path, **together), _start(settings, tmp_path, **together)
         reports = [_report(first), _report(second)]
         assert all(report["sent"] > 0 for report in reports), reports
         _finish(db, settings, tmp_path)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import string
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -20,8 +19,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select
 
 from app import MAX_REQUEST_BYTES, create_app
+from bot import replies
 from bot.db import Database
-from bot.models import Contact, Message
+from bot.inbound_limits import DEFAULT_POLICY
+from bot.models import Contact, Message, MessageStatus
+from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, new_message_sid, sms_form
 
 MESSAGES = "/webhooks/twilio/messages"
@@ -244,3 +246,28 @@ def test_injection_strings_are_stored_as_inert_text_and_every_table_survives(
     assert bodies == [injection, "halo", injection]
     assert PHONE in addresses and len(addresses) == 2, "the odd sender is one more contact, nothing else"
     assert media == [{"url": injection, "content_type": ""}]
+
+
+def test_a_flood_from_one_number_is_slowed_and_nobody_else_is(db: Database) -> None:
+    rasa = FakeRasa()
+    with rasa.serve() as server:
+        client = create_app(
+            {"database_url": db.url, "rasa_url": server.url, "twilio_auth_token": TEST_AUTH_TOKEN, "twilio_account_sid": ""}
+        ).test_client()
+        flood = [SIGNER.post(client, MESSAGES, sms_form(PHONE, f"spam {i}")) for i in range(3 * DEFAULT_POLICY.max_messages)]
+        neighbour = SIGNER.post(client, MESSAGES, sms_form("+6285700001111", "halo"))
+        stop = SIGNER.post(client, MESSAGES, sms_form(PHONE, "STOP"))
+    answers = [response.get_data(as_text=True) for response in flood]
+    assert all(response.status_code == 200 for response in flood)
+    assert sum("Halo, ada yang bisa dibantu?" in a for a in answers) == DEFAULT_POLICY.max_messages
+    assert sum(replies.TOO_MANY_MESSAGES in a for a in answers) == 1, "one slow-down notice, then silence"
+    assert [r["message"] for r in rasa.received][: DEFAULT_POLICY.max_messages] == [
+        f"spam {i}" for i in range(DEFAULT_POLICY.max_messages)
+    ]
+    assert len(rasa.received) == DEFAULT_POLICY.max_messages + 1, "only the neighbour's message besides"
+    assert "Halo, ada yang bisa dibantu?" in neighbour.get_data(as_text=True)
+    assert "MULAI" in stop.get_data(as_text=True), "STOP works in the middle of a flood"
+    with db.session() as session:
+        statuses = list(session.scalars(select(Message.status).where(Message.body.like("spam %"))))
+    assert len(statuses) == len(flood), "every message of the flood is kept"
+    assert statuses.count(MessageStatus.RATE_LIMITED) == 2 * DEFAULT_POLICY.max_messages

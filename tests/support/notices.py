@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import itertools
+import os
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
+from bot.channel_routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.dispatcher import Dispatcher
-from bot.messaging import make_transport
 from bot.registry_models import Disbursement, DisbursementStatus, Recipient
 from tests.support.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
@@ -149,11 +152,24 @@ def day_after(days: int, today: date = TODAY) -> date:
     return today + timedelta(days=days)
 
 
+def _wait_for_the_others(barrier: Path, parties: int) -> None:
+    """Start together: write our ready file, then wait until all `parties` have."""
+    (barrier / f"ready-{os.getpid()}").touch()
+    deadline = time.monotonic() + 30
+    while len(list(barrier.glob("ready-*"))) < parties and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def main() -> None:
     """Run one dispatcher until nothing is due: `python -m tests.support.notices`.
 
-    The crash and race tests start this in subprocesses, configured by environment.
+    The crash and race tests start this in subprocesses, configured by environment;
+    DISPATCH_BARRIER (a directory) and DISPATCH_PARTIES make racing ones start together.
     """
+    if os.environ.get("DISPATCH_BARRIER"):
+        _wait_for_the_others(
+            Path(os.environ["DISPATCH_BARRIER"]), int(os.environ.get("DISPATCH_PARTIES", "1"))
+        )
     settings = load_settings()
     db = Database(settings.database_url)
     report = Dispatcher(db, make_transport(settings), settings).run()

@@ -7,7 +7,7 @@ import pytest
 
 from bot import replies
 from bot.db import Database
-from bot.inbound_limits import InboundPolicy, check_inbound
+from bot.inbound_limits import InboundPolicy, Verdict, check_inbound
 from bot.models import Contact, Direction, Message, MessageStatus
 from bot.smstext import is_gsm7, segment_count
 
@@ -37,9 +37,16 @@ def inbound(
         return row.id
 
 
-def verdict_for_new(db: Database, contact_id: int):  # type: ignore[no-untyped-def]
-    message_id = inbound(db, contact_id, status=MessageStatus.RECEIVED)
-    return check_inbound(db, contact_id, message_id, POLICY, NOW)
+def verdict_for_new(db: Database, contact_id: int) -> Verdict:
+    """Store a message now and judge it, in one unit of work as the core does."""
+    with db.session() as session:
+        message = Message(
+            contact_id=contact_id, direction=Direction.INBOUND, channel="sms", provider="twilio",
+            body="halo", status=MessageStatus.RECEIVED, created_at=NOW,
+        )
+        session.add(message)
+        session.flush()
+        return check_inbound(session, contact_id, message.id, NOW, POLICY)
 
 
 def test_messages_up_to_the_limit_are_allowed(db: Database) -> None:
@@ -88,6 +95,14 @@ def test_one_sender_flooding_does_not_limit_another(db: Database) -> None:
         inbound(db, flooder, seconds_ago)
     assert not verdict_for_new(db, flooder).allowed
     assert verdict_for_new(db, neighbour).allowed
+
+
+def test_messages_after_the_judged_one_do_not_count(db: Database) -> None:
+    """A follow-up judges an old message by the messages around it, not by today's."""
+    sender = contact(db)
+    for seconds_ago in range(-10, 0):
+        inbound(db, sender, seconds_ago)
+    assert verdict_for_new(db, sender).allowed
 
 
 def test_only_inbound_messages_count(db: Database) -> None:
