@@ -116,6 +116,25 @@ class ClaimedNotice:
     attempts: int
     attempt_id: int | None = None
 
+    @classmethod
+    def of(cls, row: Notice, token: str, attempt_id: int | None = None) -> "ClaimedNotice":
+        """The claimed view of an outbox row, built in one place for every claim path."""
+        return cls(
+            id=row.id,
+            token=token,
+            kind=row.kind,
+            disbursement_id=row.disbursement_id,
+            recipient_id=row.recipient_id,
+            scheduled_date=row.scheduled_date,
+            to=row.to_address,
+            zone=row.zone,
+            channel=row.channel,
+            body=row.body,
+            variables=dict(row.content_variables or {}),
+            attempts=row.attempts,
+            attempt_id=attempt_id,
+        )
+
 
 class Outcome:
     """What became of one notice handed to a worker."""
@@ -278,20 +297,7 @@ class Dispatcher:
                 .order_by(Notice.not_before, Notice.id)
             ).all()
             return [
-                ClaimedNotice(
-                    id=row.id,
-                    token=token,
-                    kind=row.kind,
-                    disbursement_id=row.disbursement_id,
-                    recipient_id=row.recipient_id,
-                    scheduled_date=row.scheduled_date,
-                    to=row.to_address,
-                    zone=row.zone,
-                    channel=row.channel,
-                    body=row.body,
-                    variables=dict(row.content_variables or {}),
-                    attempts=row.attempts,
-                )
+                ClaimedNotice.of(row, token)
                 for row in rows
             ]
 
@@ -638,21 +644,7 @@ class Dispatcher:
                 .order_by(NoticeAttempt.id.desc())
                 .limit(1)
             )
-            notice = ClaimedNotice(
-                id=row.id,
-                token=token,
-                kind=row.kind,
-                disbursement_id=row.disbursement_id,
-                recipient_id=row.recipient_id,
-                scheduled_date=row.scheduled_date,
-                to=row.to_address,
-                zone=row.zone,
-                channel=row.channel,
-                body=row.body,
-                variables=dict(row.content_variables or {}),
-                attempts=row.attempts,
-                attempt_id=attempt.id if attempt else None,
-            )
+            notice = ClaimedNotice.of(row, token, attempt.id if attempt else None)
             since = (attempt.started_at if attempt else row.created_at) - CLOCK_SKEW
         try:
             found = self.transport.sent_to(notice.to, notice.channel, since)
