@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 RASA_VERSION := 3.6.21
 
-.PHONY: help install browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
+.PHONY: eval-nlu help install browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
@@ -15,6 +15,7 @@ help:
 	@echo "                    make chat-kannel for SMS arriving through Kannel)"
 	@echo "make test           set up what the tests need and run the whole suite"
 	@echo "make bench          run the benchmark scripts"
+	@echo "make eval-nlu       measure the NLU on the held-out set and compare pipelines"
 
 $(VENV)/.stamp: pyproject.toml requirements.lock
 	@if [ ! -x $(PY) ]; then py=$$(scripts/find-python310.sh) && $$py -m venv $(VENV); fi
@@ -66,8 +67,12 @@ chat-kannel: install .env
 test: install validate browser-deps kannel-deps
 	$(PY) -m pytest
 
+eval-nlu: install
+	$(RASA_VENV)/bin/python scripts/eval_nlu.py
+
 bench: install
 	$(PY) scripts/bench_import.py
+	$(PY) scripts/bench_notices.py
 	$(PY) scripts/bench_load.py
 
 # The browser test drives Debian's Chromium and chromedriver through Selenium (no downloads).

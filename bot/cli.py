@@ -11,6 +11,7 @@ from bot.db import Database
 from bot.demo import DEFAULT_RECIPIENTS, DEMO_PERSONAS, seed_demo
 from bot.importer import ImportFileError, ImportReport, import_disbursements, import_recipients
 from bot.logmask import configure_logging
+from bot.notices_cli import notices
 from bot.reports_cli import reports
 from bot.retention_cli import purge
 from bot.staff_cli import create_admin, staff
@@ -97,3 +98,4 @@ main.add_command(reports)
 main.add_command(create_admin)
 main.add_command(staff)
 main.add_command(purge)
+main.add_command(notices)

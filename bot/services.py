@@ -9,6 +9,7 @@ from bot.conversation import Conversations
 from bot.db import Database
 from bot.delivery import DeliveryTracker
 from bot.messaging import Outbox
+from bot.pacing import RetryPolicy
 from bot.rasa_client import RasaClient
 
 
@@ -30,6 +31,6 @@ def build_services(settings: Settings) -> Services:
         db=db,
         rasa=rasa,
         conversations=Conversations(db, rasa, settings),
-        delivery=DeliveryTracker(db),
+        delivery=DeliveryTracker(db, RetryPolicy.from_settings(settings)),
         outbox=Outbox(db, make_transport(settings)),
     )
