@@ -11,6 +11,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from bot.db import Database
+from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.databases import BACKENDS, migrated_database, postgres_base_url
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner
 
@@ -64,6 +65,16 @@ def app(app_config: dict[str, Any]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def twilio_api() -> Iterator[FakeTwilioApi]:
+    """Twilio's REST API as a local fake; `.url` is its base, `.server` the HTTP server."""
+    fake = FakeTwilioApi()
+    with fake.serve() as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        fake.server = server  # type: ignore[attr-defined]
+        yield fake
 
 
 @pytest.fixture

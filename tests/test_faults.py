@@ -81,15 +81,6 @@ def rasa() -> Iterator[FakeRasa]:
         yield fake
 
 
-@pytest.fixture
-def twilio_api() -> Iterator[FakeTwilioApi]:
-    fake = FakeTwilioApi()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        fake.server = server  # type: ignore[attr-defined]
-        yield fake
-
-
 def service_settings(db: Database, rasa_url: str, twilio_api: FakeTwilioApi) -> Settings:
     """What the scheduler process running the follow-up job would have."""
     return Settings().with_overrides(

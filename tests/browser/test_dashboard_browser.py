@@ -47,14 +47,6 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
 @pytest.fixture
-def twilio_api() -> Iterator[FakeTwilioApi]:
-    fake = FakeTwilioApi()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 def app(app_config: dict[str, Any], twilio_api: FakeTwilioApi) -> Flask:
     return create_app({
         **app_config,

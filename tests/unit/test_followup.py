@@ -44,14 +44,6 @@ def rasa() -> Iterator[CountingRasa]:
 
 
 @pytest.fixture
-def twilio_api() -> Iterator[FakeTwilioApi]:
-    fake = FakeTwilioApi()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 def services(db: Database, rasa: CountingRasa, twilio_api: FakeTwilioApi) -> Iterator[Services]:
     settings = Settings().with_overrides(
         {
