@@ -4,8 +4,8 @@
 `create` validates a draft, merges a same-day duplicate or files a new report, and
 returns the reply quoting its reference; `lookup` answers `TIKET <ref>` to the
 reporter only; `change_status` walks the lifecycle (see bot.reports_models) and tells
-the reporter; `list_reports` and `export_csv` serve the dinsos until the dashboard
-exists.
+the reporter; `iter_reports` reads any number of reports in batches, and
+`export_lines` turns them into the one CSV export the CLI and the dashboard share.
 
 Safety rules live here as functions so that later routing and views call the same
 code: `is_sensitive` (levies, cuts, a card held by someone else) and `may_handle`
@@ -14,23 +14,24 @@ code: `is_sensitive` (levies, cuts, a card held by someone else) and `may_handle
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import re
 import secrets
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TextIO
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db import Database
 from bot.messaging import Outbox
 from bot.models import Channel, Contact, Direction, Message, utcnow
-from bot.nik import InvalidNik, Nik, mask_nik, parse_nik
+from bot.nik import InvalidNik, Nik, mask_nik, mask_niks, parse_nik
 from bot.regions import PROVINCES, format_local
 from bot.report_parsing import normalise_words
 from bot.report_refs import RandomBelow, new_reference, normalise_reference
@@ -68,6 +69,9 @@ MAX_REFERENCE_ATTEMPTS = 8
 MAX_ATTACHMENTS = 10
 # A staff note quoted to a citizen is cut here so the message stays within three SMS.
 QUOTED_NOTE_MAX_CHARS = 250
+# Reports read per session by iter_reports: enough to keep queries few, small enough
+# that memory stays flat and each transaction stays short.
+BATCH_SIZE = 500
 
 KIND_LABELS = {
     ReportKind.USUL: "usulan",
@@ -440,17 +444,25 @@ class ReportService:
             self.outbox.send(contact_id, format_for_channel(text, channel), channel)
         return report
 
-    def list_reports(
+    def iter_reports(
         self,
         kind: str | None = None,
         status: str | None = None,
         province: str | None = None,
         sensitive: bool | None = None,
-    ) -> list[ReportView]:
-        """Reports matching every filter given, oldest first (the order they are worked)."""
-        query = select(Report).options(
-            selectinload(Report.attachments), selectinload(Report.events)
-        )
+        keep: Callable[[Report], bool] | None = None,
+    ) -> Iterator[ReportView]:
+        """Reports matching every filter given, in the order they were filed, of any number.
+
+        Read BATCH_SIZE at a time, each batch in its own short session, resuming after
+        the last id read (keyset): memory stays flat, and a consumer as slow as a
+        download holds no transaction (on SQLite, no write lock) between batches. A
+        report comes out at most once even while others are filed or moved meanwhile.
+        `keep` sees each report inside its session, events loaded, so callers can
+        leave out what a viewer may not see (may_handle). Filters are checked now,
+        not at the first row.
+        """
+        query = select(Report).options(selectinload(Report.attachments), selectinload(Report.events))
         if kind is not None:
             query = query.where(Report.kind == _known(kind, ReportKind.ALL, "kind"))
         if status is not None:
@@ -459,9 +471,32 @@ class ReportService:
             query = query.where(Report.province_code == _known(province, tuple(PROVINCES), "province"))
         if sensitive is not None:
             query = query.where(Report.is_sensitive.is_(sensitive))
-        with self.db.session() as session:
-            reports = session.scalars(query.order_by(Report.created_at, Report.id)).all()
-            return [_view(report) for report in reports]
+        return self._in_batches(query, keep)
+
+    def _in_batches(
+        self, query: Select[tuple[Report]], keep: Callable[[Report], bool] | None
+    ) -> Iterator[ReportView]:
+        last_id = 0
+        while True:
+            with self.db.session() as session:
+                batch = session.scalars(
+                    query.where(Report.id > last_id).order_by(Report.id).limit(BATCH_SIZE)
+                ).all()
+                views = [_view(report) for report in batch if keep is None or keep(report)]
+            yield from views
+            if len(batch) < BATCH_SIZE:
+                return
+            last_id = batch[-1].id
+
+    def list_reports(
+        self,
+        kind: str | None = None,
+        status: str | None = None,
+        province: str | None = None,
+        sensitive: bool | None = None,
+    ) -> list[ReportView]:
+        """Reports matching every filter given, in the order they were filed (the order they are worked)."""
+        return list(self.iter_reports(kind=kind, status=status, province=province, sensitive=sensitive))
 
     def export_csv(
         self,
@@ -472,17 +507,17 @@ class ReportService:
         sensitive: bool | None = None,
         include_nik: bool = False,
     ) -> int:
-        """Write the matching reports as UTF-8 CSV with a header; returns how many.
-
-        NIKs are masked unless `include_nik`. Cells that a spreadsheet would run as
-        a formula are prefixed with a quote: the text comes from citizens.
-        """
-        views = self.list_reports(kind=kind, status=status, province=province, sensitive=sensitive)
-        writer = csv.writer(file)
-        writer.writerow(EXPORT_COLUMNS)
-        for view in views:
-            writer.writerow([_safe_cell(value) for value in _export_row(view, include_nik)])
-        return len(views)
+        """Write every matching report to `file` as export_lines does; returns how many."""
+        lines = export_lines(
+            self.iter_reports(kind=kind, status=status, province=province, sensitive=sensitive),
+            include_nik,
+        )
+        file.write(next(lines))
+        count = 0
+        for line in lines:
+            file.write(line)
+            count += 1
+        return count
 
     def _insert(self, session: Session, clean: _CleanDraft, channel: str, now: datetime) -> Report:
         report = Report(
@@ -788,7 +823,36 @@ def _view(report: Report) -> ReportView:
     )
 
 
+def export_lines(views: Iterable[ReportView], include_nik: bool) -> Iterator[str]:
+    """The reports export as CSV text, a line at a time: the header, then one per report.
+
+    The one export the CLI and the dashboard share; lazy, so an export of any size
+    streams in constant memory. NIKs are masked unless `include_nik`, also inside
+    free text. Cells a spreadsheet would run as a formula are prefixed with a quote:
+    the text comes from citizens.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(cells: Iterable[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(cells)
+        return buffer.getvalue()
+
+    yield line(EXPORT_COLUMNS)
+    for view in views:
+        yield line(_safe_cell(value) for value in _export_row(view, include_nik))
+
+
 def _export_row(view: ReportView, include_nik: bool) -> list[object]:
+    """One report's cells. Citizens type NIKs anywhere (their own in a complaint, a
+    neighbour's in a sanggah, in a name or an address), so unless NIKs were asked for
+    every free-text cell goes through mask_niks, the rule logs and the dashboard use."""
+
+    def text(value: str | None) -> str:
+        return (value or "") if include_nik else mask_niks(value or "")
+
     province = PROVINCES.get(view.province_code or "")
     return [
         view.reference,
@@ -800,17 +864,17 @@ def _export_row(view: ReportView, include_nik: bool) -> list[object]:
         "true" if view.is_sensitive else "false",
         view.province_code or "",
         province.name if province else "",
-        view.regency or "",
-        view.district or "",
-        view.village or "",
+        text(view.regency),
+        text(view.district),
+        text(view.village),
         view.routed_to or "",
         (view.subject_nik or "") if include_nik else view.masked_nik,
-        view.subject_name or "",
-        view.subject_address or "",
-        view.description,
+        text(view.subject_name),
+        text(view.subject_address),
+        text(view.description),
         " ".join(view.attachment_urls),
         view.reporter_channel,
-        view.latest_note or "",
+        text(view.latest_note),
         view.created_at.isoformat(),
         view.updated_at.isoformat(),
     ]

@@ -4,16 +4,15 @@
 what. An agent sees the reports routed to their region; nobody sees a sensitive
 report that names them (bot.reports.may_handle). Opening a report, revealing a NIK,
 exporting and changing a status each leave an audit entry, written before the data
-is handed out.
+is handed out. The list page and the export read the same visible reports; only the
+page stops at LIST_LIMIT.
 """
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TextIO
+from itertools import islice
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -24,18 +23,12 @@ from bot.models import Contact, utcnow
 from bot.nik import mask_nik, mask_niks
 from bot.phone import mask_phone
 from bot.regions import PROVINCES
-from bot.reports import ReportNotFound, ReportService, may_handle
-from bot.reports_models import (
-    PROPOSED_FOR_CHOICES,
-    Report,
-    ReportKind,
-    ReportStatus,
-    category_label,
-    choice_label,
-)
+from bot.reports import ReportNotFound, ReportService, ReportView, export_lines, may_handle
+from bot.reports_models import PROPOSED_FOR_CHOICES, Report, ReportStatus, category_label, choice_label
 from bot.report_refs import normalise_reference
 from bot.staff_users import AccessDenied, StaffIdentity
 
+# A page of the dashboard, not a file: beyond this, filters or the export serve better.
 LIST_LIMIT = 500
 
 
@@ -121,39 +114,33 @@ class StaffReports:
     def _may_see(viewer: StaffIdentity, report: Report) -> bool:
         return viewer.may_see_region(report.routed_to) and may_handle(report, viewer.display_name)
 
+    def _visible(self, viewer: StaffIdentity, filters: ReportFilters) -> Iterator[ReportView]:
+        """Every matching report the viewer may see, in filing order, read in batches."""
+        return self.reports.iter_reports(
+            kind=filters.kind,
+            status=filters.status,
+            province=filters.province,
+            sensitive=filters.sensitive,
+            keep=lambda report: self._may_see(viewer, report),
+        )
+
     def list(self, viewer: StaffIdentity, filters: ReportFilters) -> list[ReportRow]:
-        """Matching reports the viewer may see, oldest first, at most LIST_LIMIT."""
-        query = select(Report).options(selectinload(Report.events))
-        if filters.kind in ReportKind.ALL:
-            query = query.where(Report.kind == filters.kind)
-        if filters.status in ReportStatus.ALL:
-            query = query.where(Report.status == filters.status)
-        if filters.province in PROVINCES:
-            query = query.where(Report.province_code == filters.province)
-        if filters.sensitive is not None:
-            query = query.where(Report.is_sensitive.is_(filters.sensitive))
-        rows: list[ReportRow] = []
-        with self.db.session() as session:
-            for report in session.scalars(query.order_by(Report.created_at, Report.id)):
-                if not self._may_see(viewer, report):
-                    continue
-                rows.append(
-                    ReportRow(
-                        reference=report.reference,
-                        kind=report.kind,
-                        category_label=category_label(report.kind, report.category) or report.category,
-                        status=report.status,
-                        is_sensitive=report.is_sensitive,
-                        province_name=_province_name(report.province_code),
-                        routed_to=report.routed_to,
-                        masked_nik=mask_nik(report.subject_nik) if report.subject_nik else "",
-                        created_at=report.created_at,
-                        updated_at=report.updated_at,
-                    )
-                )
-                if len(rows) >= LIST_LIMIT:
-                    break
-        return rows
+        """The first LIST_LIMIT matching reports the viewer may see, in filing order."""
+        return [
+            ReportRow(
+                reference=view.reference,
+                kind=view.kind,
+                category_label=category_label(view.kind, view.category) or view.category,
+                status=view.status,
+                is_sensitive=view.is_sensitive,
+                province_name=_province_name(view.province_code),
+                routed_to=view.routed_to,
+                masked_nik=view.masked_nik,
+                created_at=view.created_at,
+                updated_at=view.updated_at,
+            )
+            for view in islice(self._visible(viewer, filters), LIST_LIMIT)
+        ]
 
     def detail(self, viewer: StaffIdentity, reference: str, reveal_nik: bool = False, ip: str = "") -> ReportDetail:
         """One report with its history; the view (and a NIK reveal) is audited first."""
@@ -198,7 +185,7 @@ class StaffReports:
                 routed_to=report.routed_to,
                 nik=nik,
                 nik_revealed=reveal_nik,
-                subject_name=report.subject_name,
+                subject_name=text(report.subject_name) or None,
                 subject_address=text(report.subject_address),
                 description=text(report.description),
                 reporter=mask_phone(reporter.address),
@@ -233,30 +220,19 @@ class StaffReports:
         )
 
     def export(
-        self, viewer: StaffIdentity, file: TextIO, filters: ReportFilters, include_nik: bool, ip: str = ""
-    ) -> int:
-        """CSV in ReportService's format, without the reports the viewer may not see.
+        self, viewer: StaffIdentity, filters: ReportFilters, include_nik: bool, ip: str = ""
+    ) -> Iterator[str]:
+        """The CSV export (bot.reports.export_lines) of every report the viewer may see.
 
         Exports are for supervisors: a whole region's personal data leaves the system.
+        The refusal and the audit entry happen here, before the first line is read;
+        the lines come lazily, so the caller streams an export of any size.
         """
         if not viewer.can_assign:
             raise AccessDenied("Ekspor hanya untuk supervisor dan admin.")
-        visible = {row.reference for row in self.list(viewer, filters)}
+        lines = export_lines(self._visible(viewer, filters), include_nik)
         self.audit.record(
             viewer, AuditAction.EXPORT_REPORTS, "reports",
             filters.describe() + (" include_nik" if include_nik else ""), ip,
         )
-        buffer = io.StringIO()
-        self.reports.export_csv(
-            buffer, kind=filters.kind, status=filters.status, province=filters.province,
-            sensitive=filters.sensitive, include_nik=include_nik,
-        )
-        buffer.seek(0)
-        reader, writer = csv.reader(buffer), csv.writer(file)
-        writer.writerow(next(reader))
-        count = 0
-        for row in reader:
-            if row[0] in visible:
-                writer.writerow(row)
-                count += 1
-        return count
+        return lines

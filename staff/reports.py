@@ -1,7 +1,6 @@
 """Reports: the filtered list, one report with its history, status changes and CSV export."""
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -121,11 +120,12 @@ def reports_export() -> Response:
     form = ExportForm()
     if not form.validate_on_submit():
         abort(400)
-    buffer = io.StringIO()
-    services().reports.export(me(), buffer, _filters(request.args), bool(form.include_nik.data), client_ip())
+    # A generator body makes Werkzeug stream the file as it is read, batch by batch,
+    # however many reports there are.
+    lines = services().reports.export(me(), _filters(request.args), bool(form.include_nik.data), client_ip())
     filename = f"laporan-{utcnow():%Y%m%d-%H%M}.csv"
     return Response(
-        buffer.getvalue(),
+        lines,
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

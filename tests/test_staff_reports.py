@@ -15,6 +15,7 @@ from bot.models import Channel, Contact, Direction, Message
 from bot.reports import ReportDraft, ReportService
 from bot.reports_models import ComplaintCategory, Report, ReportKind, SanggahReason
 from bot.staff_models import AuditEntry
+from tests.support.reports import insert_reports
 from tests.support.staff import make_staff, post_form, signed_in
 
 REPORTER = "+6281234567890"
@@ -94,6 +95,21 @@ def test_detail_is_escaped_masked_and_audited(app: Flask, refs: dict[str, str], 
     assert ("ani", "view_report", f"report:{refs['plain']}", "") in audit(sqlite_db)
 
 
+def test_detail_masks_a_nik_typed_into_the_name(app: Flask, sqlite_db: Database) -> None:
+    with sqlite_db.session() as session:
+        contact = Contact(address=REPORTER, last_channel=Channel.SMS)
+        session.add(contact)
+        session.flush()
+        cid = contact.id
+    report = ReportService(sqlite_db, Outbox(sqlite_db, SandboxTransport())).create(ReportDraft(
+        kind=ReportKind.SANGGAH, reporter_contact_id=cid, category=SanggahReason.MAMPU,
+        description="Punya toko besar", subject_name=f"Joko {BANDUNG_NIK}", province_code="32",
+    ))
+    make_staff(app, "sri", role="supervisor")
+    html = signed_in(app, "sri").get(f"/staff/reports/{report.reference}").get_data(as_text=True)
+    assert "Joko" in html and BANDUNG_NIK not in html and "3204********0003" in html
+
+
 def test_supervisor_reveals_a_nik_with_an_audited_click(app: Flask, refs: dict[str, str], sqlite_db: Database) -> None:
     make_staff(app, "ani", region="73")
     make_staff(app, "sri", role="supervisor")
@@ -155,6 +171,32 @@ def test_csv_export_masks_niks_unless_asked_and_is_audited(app: Flask, refs: dic
     assert MAKASSAR_NIK in full and BANDUNG_NIK in full
     actions = [(a, d) for _, a, _, d in audit(sqlite_db) if a == "export_reports"]
     assert actions == [("export_reports", "kind=pengaduan"), ("export_reports", "all include_nik")]
+
+
+def test_csv_export_masks_niks_typed_in_free_text(app: Flask, refs: dict[str, str], sqlite_db: Database) -> None:
+    make_staff(app, "sri", role="supervisor")
+    client = signed_in(app, "sri")
+    page = f"/staff/reports/{refs['sanggah']}"
+    post_form(client, page, f"{page}/status", {"status": "diverifikasi", "note": f"Cocok dengan NIK {BANDUNG_NIK}"})
+    insert_reports(sqlite_db, 1, f"NIK saya {MAKASSAR_NIK} tapi dana belum masuk")
+    body = export(client).get_data(as_text=True)
+    assert MAKASSAR_NIK not in body and BANDUNG_NIK not in body
+    rows = {row["reference"]: row for row in csv.DictReader(io.StringIO(body))}
+    assert rows[refs["sanggah"]]["latest_note"] == "Cocok dengan NIK 3204********0003"
+    assert rows["ADU-20261123-00000"]["description"] == "NIK saya 7371********0003 tapi dana belum masuk"
+    full = export(client, include_nik=True).get_data(as_text=True)
+    assert f"NIK saya {MAKASSAR_NIK}" in full and f"NIK {BANDUNG_NIK}" in full
+
+
+def test_csv_export_streams_every_report_past_500(app: Flask, sqlite_db: Database) -> None:
+    references = insert_reports(sqlite_db, 1200, f"NIK saya {MAKASSAR_NIK} tapi dana belum masuk")
+    make_staff(app, "sri", role="supervisor")
+    response = export(signed_in(app, "sri"))
+    assert response.status_code == 200 and response.is_streamed
+    body = response.get_data(as_text=True)
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [row["reference"] for row in rows] == references
+    assert MAKASSAR_NIK not in body
 
 
 def test_csv_export_leaves_out_reports_naming_the_exporter(app: Flask, refs: dict[str, str]) -> None:

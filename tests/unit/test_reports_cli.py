@@ -12,6 +12,7 @@ from bot.models import Contact, Message
 from bot.reports import ReportDraft, ReportService
 from bot.reports_cli import reports
 from bot.reports_models import Report, ReportKind, ReportStatus
+from tests.support.reports import insert_reports
 
 NIK = "3201014501900003"
 T0 = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
@@ -124,6 +125,25 @@ def test_export_with_full_niks(filed, tmp_path):
     assert result.exit_code == 0 and "with full NIKs" in result.output
     rows = read_csv(target)
     assert [row["subject_nik"] for row in rows] == [NIK]
+
+
+def test_export_masks_niks_typed_in_free_text(cli_env, tmp_path):
+    insert_reports(cli_env, 1, f"Kartu KKS atas NIK {NIK} dipegang ketua kelompok")
+    target = tmp_path / "laporan.csv"
+    assert run("export", str(target)).exit_code == 0
+    [row] = read_csv(target)
+    assert row["description"] == "Kartu KKS atas NIK 3201********0003 dipegang ketua kelompok"
+    assert NIK not in target.read_text(encoding="utf-8")
+
+
+def test_export_writes_every_report_past_500_masked(cli_env, tmp_path):
+    references = insert_reports(cli_env, 1200, f"NIK saya {NIK}, dana belum diterima")
+    target = tmp_path / "laporan.csv"
+    result = run("export", str(target))
+    assert result.exit_code == 0 and "exported 1200 report(s)" in result.output
+    rows = read_csv(target)
+    assert [row["reference"] for row in rows] == references
+    assert NIK not in target.read_text(encoding="utf-8")
 
 
 def test_set_status_moves_the_report_and_notifies_the_reporter(filed, cli_env):

@@ -4,13 +4,14 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
+import bot.reports as reports_module
 from bot.config import Settings
 from bot.db import Database
 from bot.messaging import Outbox, SandboxTransport, TwilioTransport
 from bot.models import Channel, Contact, Message, MessageStatus
-from bot.nik import InvalidNik, parse_nik
+from bot.nik import InvalidNik, find_niks, parse_nik
 from bot.reports import (
     IDENTITY_PROTECTED_TEXT,
     MAX_REFERENCE_ATTEMPTS,
@@ -22,11 +23,13 @@ from bot.reports import (
     ReportService,
     StatusChangeNotAllowed,
     draft_summary,
+    export_lines,
     may_handle,
 )
 from bot.reports_models import Report, ReportEvent, ReportEventType, ReportKind, ReportStatus
 from bot.smstext import is_gsm7, segment_count
 from tests.support.fake_twilio import FakeTwilioApi
+from tests.support.reports import insert_reports
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 NIK_SITI = "3201014501900003"
@@ -590,6 +593,69 @@ def test_export_csv_with_full_niks_when_asked(service, three_reports):
     service.export_csv(out, include_nik=True)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert [row["subject_nik"] for row in rows] == [NIK_JOGJA, NIK_SITI, NIK_BUDI]
+
+
+def test_export_csv_masks_niks_typed_in_free_text(service, reporter):
+    """Citizens type NIKs anywhere; a masked export must not carry one whole in any cell."""
+    created = service.create(
+        complaint(
+            reporter,
+            subject_name=f"Siti NIK {NIK_SITI}",
+            subject_address=f"Kp. Sukamaju RT 02/05, KK suami {NIK_BUDI}",
+            description="Dana belum diterima, NIK anak 3404 0105 0190 0003 juga",
+            village=f"Sukamaju {NIK_SITI}",
+        )
+    )
+    service.change_status(created.reference, S.DIVERIFIKASI, "andi", f"Dicek ke Dukcapil: {NIK_JOGJA}")
+    masked = io.StringIO()
+    service.export_csv(masked)
+    [row] = csv.DictReader(io.StringIO(masked.getvalue()))
+    assert row["subject_name"] == "Siti NIK 3201********0003"
+    assert row["subject_address"] == "Kp. Sukamaju RT 02/05, KK suami 3201********0003"
+    assert row["description"] == "Dana belum diterima, NIK anak 3404********0003 juga"
+    assert row["village"] == "Sukamaju 3201********0003"
+    assert row["latest_note"] == "Dicek ke Dukcapil: 3404********0003"
+    assert not find_niks(masked.getvalue())
+    whole = io.StringIO()
+    service.export_csv(whole, include_nik=True)
+    [row] = csv.DictReader(io.StringIO(whole.getvalue()))
+    assert NIK_BUDI in row["subject_address"] and NIK_JOGJA in row["latest_note"]
+    assert "3404 0105 0190 0003" in row["description"]
+
+
+def test_export_csv_writes_every_report_past_500_masked(db, service):
+    references = insert_reports(db, 1200, f"NIK saya {NIK_SITI}, dana PKH belum diterima")
+    out = io.StringIO()
+    assert service.export_csv(out) == 1200
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [row["reference"] for row in rows] == references
+    assert {row["description"] for row in rows} == {"NIK saya 3201********0003, dana PKH belum diterima"}
+
+
+def test_export_reads_reports_in_short_batches_as_it_streams(db, service, reporter, monkeypatch):
+    """Each batch is its own short session: a slow download holds no transaction
+    (on SQLite, no write lock), and a report filed meanwhile still comes out once."""
+    references = insert_reports(db, 25, "Dana PKH tahap 3 belum diterima sudah 2 bulan")
+    monkeypatch.setattr(reports_module, "BATCH_SIZE", 10)
+    report_queries: list[str] = []
+
+    def count_report_queries(conn, cursor, statement, *rest) -> None:  # type: ignore[no-untyped-def]
+        if "FROM reports" in statement:
+            report_queries.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count_report_queries)
+    try:
+        lines = export_lines(service.iter_reports(), include_nik=False)
+        assert next(lines).startswith("reference,kind,")
+        assert next(lines).startswith(references[0] + ",")
+        assert len(report_queries) == 1
+        filed_meanwhile = service.create(complaint(reporter)).reference
+        report_queries.clear()
+        rest = [line.split(",", 1)[0] for line in lines]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count_report_queries)
+    assert rest == references[1:] + [filed_meanwhile]
+    assert len(report_queries) == 2
 
 
 def test_draft_summary_masks_the_nik(reporter):
