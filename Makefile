@@ -7,7 +7,13 @@ PY := $(VENV)/bin/python
 RASA := $(RASA_VENV)/bin/rasa
 RASA_VERSION := 3.6.21
 
-.PHONY: eval-nlu help install browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
+# `make run`'s process runner. honcho reads no .env itself (it would override the
+# operator's exported settings, empty values included): each process reads .env through
+# bot/config.py, where the real environment wins. APP_PORT tells the other processes
+# where the web app listens (honcho gives each process a PORT of its own).
+HONCHO := APP_PORT=$(PORT) PORT=$(PORT) $(VENV)/bin/honcho start --env /dev/null
+
+.PHONY: eval-nlu help install env start browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
@@ -32,13 +38,14 @@ $(RASA_VENV)/.stamp: requirements-rasa.lock
 
 install: $(VENV)/.stamp $(RASA_VENV)/.stamp
 
-.env: | $(VENV)/.stamp
-	$(PY) scripts/init_env.py
+# Writes .env with fresh secrets, or adds a secret an older .env lacks; never changes the rest.
+env: | $(VENV)/.stamp
+	@$(PY) scripts/init_env.py
 
 model: install
 	$(PY) scripts/rasa_model.py
 
-db: install .env
+db: install env
 	$(VENV)/bin/bansos init-db
 
 demo: db
@@ -48,20 +55,24 @@ demo: db
 validate: install
 	$(RASA) data validate --data nlu --domain domain.yml --config config.yml --fail-on-warnings
 
-run: install .env demo model
+run: install env demo model
 	@echo
 	@echo "Starting the app on http://127.0.0.1:$(PORT), Rasa on :5005, actions on :5055."
 	@echo "In another terminal: 'make chat' (SMS) or 'make chat-whatsapp'. Ctrl-C stops everything."
 	@echo
-	PORT=$(PORT) $(VENV)/bin/honcho start
+	$(HONCHO)
 
-chat: install .env
+# Some of the Procfile's processes, started exactly as `make run` starts them: make start PROCS="web scheduler"
+start: install
+	$(HONCHO) $(PROCS)
+
+chat: install env
 	$(PY) scripts/chat.py --sms
 
-chat-whatsapp: install .env
+chat-whatsapp: install env
 	$(PY) scripts/chat.py --whatsapp
 
-chat-kannel: install .env
+chat-kannel: install env
 	$(PY) scripts/chat.py --kannel
 
 test: install validate browser-deps kannel-deps

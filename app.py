@@ -5,6 +5,7 @@ from typing import Any
 
 from flask import Flask
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.config import load_settings
 from bot.logmask import configure_logging
@@ -18,12 +19,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides settings from the environment (tests use it)."""
     configure_logging()
     settings = load_settings().with_overrides(config)
+    settings.require_secret_key()
     app = Flask(__name__)
-    app.config.update(SECRET_KEY=settings.secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
+    app.config.update(SECRET_KEY=settings.effective_secret_key, MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES)
     app.extensions["bansos"] = build_services(settings)
     register_blueprints(app)
     register_error_handlers(app)
+    apply_proxy_fix(app, settings.trusted_proxy_hops)
     return app
+
+
+def apply_proxy_fix(app: Flask, hops: int) -> None:
+    """Believe X-Forwarded-For/-Proto/-Host from exactly `hops` reverse proxies (0: none).
+
+    Each proxy appends the address that called it, so only the last `hops` entries are
+    ours; anything further left came from the client and is ignored. With it, `request.remote_addr`
+    (the audit log's address) is the client's and `request.url` the public one. Kannel's
+    allow-list must still see the real socket peer: webhooks/kannel.py reads it from the
+    originals ProxyFix keeps in `werkzeug.proxy_fix.orig`.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
 
 def register_blueprints(app: Flask) -> None:

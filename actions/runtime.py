@@ -19,8 +19,14 @@ T = TypeVar("T")
 
 @functools.cache
 def settings() -> Settings:
-    """The process settings, read from the environment (and `.env`) once."""
-    return load_settings()
+    """The process settings, read from the environment (and `.env`) once.
+
+    The action server keys the NIK look-up counter with SECRET_KEY, so it refuses to
+    run without one, as the web app does.
+    """
+    loaded = load_settings()
+    loaded.require_secret_key()
+    return loaded
 
 
 @functools.cache

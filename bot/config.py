@@ -1,21 +1,32 @@
 """Settings read from the environment, in one place.
 
 Every process (web app, action server, scheduler, CLI) builds its settings here so a
-deployment is configured by environment variables alone; a `.env` file in the working
-directory is read first when present, without overriding variables already set.
+deployment is configured by environment variables alone. A `.env` file (`ENV_FILE`, else
+the working directory's) only fills in what the environment leaves unset: an operator's
+exported `DATABASE_URL` always wins, and an empty line in `.env` never blanks anything.
 """
 from __future__ import annotations
 
+import logging
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from dotenv import load_dotenv
+from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "bansos.db"
+log = logging.getLogger(__name__)
+# Development only: lets a process start without SECRET_KEY, on a throwaway key.
+DEVELOPMENT_FLAG = "BANSOS_DEVELOPMENT"
+_TRUE = ("1", "true", "yes", "on")
+
+
+class InsecureSettings(RuntimeError):
+    """A setting would make the service unsafe to run; the message says which and why."""
 
 
 def _env_float(name: str, default: float) -> float:
@@ -44,7 +55,16 @@ class Settings:
     twilio_api_base: str = ""
     twilio_http_timeout: float = 10.0
     public_base_url: str = ""
-    secret_key: str = "dev-only-change-me"
+    # Rasa's HTTP API (trackers, model) is served only with this token (`rasa run --auth-token`).
+    rasa_token: str = ""
+    # Signs staff session cookies and keys the NIK look-up counter: no default, see require_secret_key.
+    secret_key: str = ""
+    development: bool = False
+    # Reverse proxies in front of the app whose X-Forwarded-* headers are believed (werkzeug's ProxyFix).
+    trusted_proxy_hops: int = 0
+    # Per-sender inbound limit (bot/inbound_limits.py): a person answering a form never meets it.
+    inbound_max_messages: int = 30
+    inbound_window_seconds: float = 60.0
     default_region: str = "ID"
     max_inbound_chars: int = 1600
     # A replayed MessageSid whose first delivery is still being processed waits this
@@ -91,6 +111,19 @@ class Settings:
     kannel_http_timeout: float = 10.0
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def require_secret_key(self) -> None:
+        """Refuse a missing key: a public default would let anyone sign an admin session cookie."""
+        if not self.secret_key and not self.development:
+            raise InsecureSettings(
+                "SECRET_KEY is not set. Set it to a long random value (`make run` writes one "
+                f"into .env), or set {DEVELOPMENT_FLAG}=1 on a development machine."
+            )
+
+    @property
+    def effective_secret_key(self) -> str:
+        """The key to sign with: the configured one, or a random one per process in development."""
+        return self.secret_key or _DEVELOPMENT_KEY
+
     @property
     def twilio_enabled(self) -> bool:
         """Outbound goes to Twilio only with real credentials; else to the sandbox."""
@@ -104,9 +137,41 @@ class Settings:
         return replace(self, **known)
 
 
+_DEVELOPMENT_KEY = secrets.token_urlsafe(32)
+_reported_shadowed: list[str] = []
+
+
+def env_file_path() -> Path:
+    """The `.env` file every process reads: `ENV_FILE`, else the working directory's."""
+    return Path(os.environ.get("ENV_FILE") or Path.cwd() / ".env")
+
+
+def load_env_file(path: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """Fill unset variables of the environment from `.env`; return what was filled in.
+
+    The real environment wins over the file, and an empty value on either side counts as
+    unset: `DATABASE_URL=` in `.env` leaves an exported URL alone, and an exported empty
+    variable still takes the file's value. python-dotenv's `override=False` keeps an
+    exported value but lets `KEY=` in the file set an unset variable to "", and honcho's
+    own `.env` loading overrides the environment outright; hence this one rule.
+    """
+    file = Path(path) if path is not None else env_file_path()
+    if not file.is_file():
+        return {}
+    values = {key: value for key, value in dotenv_values(file).items() if value}
+    filled = {key: value for key, value in values.items() if not os.environ.get(key)}
+    shadowed = sorted(key for key in values if os.environ.get(key) not in (None, "", values[key]))
+    if shadowed and shadowed != _reported_shadowed:
+        # Names only: the values are secrets and URLs with passwords.
+        log.info("%s: the environment's value wins for %s", file.name, ", ".join(shadowed))
+        _reported_shadowed[:] = shadowed
+    os.environ.update(filled)
+    return filled
+
+
 def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
     """Build settings from the environment (and `.env`, if present)."""
-    load_dotenv(env_file or Path.cwd() / ".env", override=False)
+    load_env_file(env_file)
     env = os.environ
     return Settings(
         database_url=env.get("DATABASE_URL") or Settings.database_url,
@@ -120,7 +185,12 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
         twilio_api_base=env.get("TWILIO_API_BASE", "").rstrip("/"),
         twilio_http_timeout=_env_float("TWILIO_HTTP_TIMEOUT", Settings.twilio_http_timeout),
         public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
-        secret_key=env.get("SECRET_KEY") or Settings.secret_key,
+        rasa_token=env.get("RASA_TOKEN", ""),
+        secret_key=env.get("SECRET_KEY", ""),
+        development=env.get(DEVELOPMENT_FLAG, "").strip().lower() in _TRUE,
+        trusted_proxy_hops=_env_int("TRUSTED_PROXY_HOPS", Settings.trusted_proxy_hops),
+        inbound_max_messages=_env_int("INBOUND_MAX_MESSAGES", Settings.inbound_max_messages),
+        inbound_window_seconds=_env_float("INBOUND_WINDOW_SECONDS", Settings.inbound_window_seconds),
         max_inbound_chars=_env_int("MAX_INBOUND_CHARS", Settings.max_inbound_chars),
         **_notice_settings(env),
         **_kannel_settings(env),
@@ -172,7 +242,7 @@ def _kannel_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "kannel_smsc": env.get("KANNEL_SMSC", ""),
         # Kannel usually runs beside the app and calls it directly, not through the proxy.
         "kannel_callback_url": (
-            env.get("KANNEL_CALLBACK_URL") or f"http://127.0.0.1:{env.get('PORT') or 8000}"
+            env.get("KANNEL_CALLBACK_URL") or f"http://127.0.0.1:{env.get('APP_PORT') or env.get('PORT') or 8000}"
         ).rstrip("/"),
         "kannel_webhook_secret": env.get("KANNEL_WEBHOOK_SECRET", ""),
         "kannel_allowed_ips": (

@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import sys
 
+from gunicorn.glogging import Logger as GunicornLogger
+
 from bot.nik import mask_niks
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -67,3 +69,19 @@ def configure_logging(level: str = "INFO") -> None:
     for handler in root.handlers:
         if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
             handler.addFilter(NikMaskingFilter())
+
+
+class MaskedGunicornLogger(GunicornLogger):
+    """gunicorn's error and access logs with the NIK filter on every handler.
+
+    gunicorn's loggers do not propagate to the root, so configure_logging never sees
+    them; deploy/gunicorn.conf.py names this class, and its access format already
+    leaves query strings out.
+    """
+
+    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
+                    handler.addFilter(NikMaskingFilter())

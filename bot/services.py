@@ -25,7 +25,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     db = Database(settings.database_url)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout)
+    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.rasa_token)
     return Services(
         settings=settings,
         db=db,

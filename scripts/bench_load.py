@@ -64,7 +64,7 @@ from scripts.rasa_model import ensure_model  # noqa: E402
 from scripts.svgplot import Panel, Point, latency_plot  # noqa: E402
 from tests.support.databases import fresh_database_url  # noqa: E402
 from tests.support.fake_rasa import FakeRasa  # noqa: E402
-from tests.support.processes import action_server, free_port, rasa_server  # noqa: E402
+from tests.support.processes import E2E_RASA_TOKEN, action_server, free_port, rasa_server  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
 SECRET_KEY = "e2e-secret"  # the action server's, from tests/support/processes.py
@@ -400,11 +400,13 @@ def gunicorn(database_url: str, rasa_url: str, workers: int, threads: int, log: 
         "PUBLIC_BASE_URL": "",
         "SMS_TRANSPORT": "",
         "SECRET_KEY": SECRET_KEY,
+        "RASA_TOKEN": E2E_RASA_TOKEN,
+        "ENV_FILE": os.devnull,
     }
     command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"), "--bind", f"127.0.0.1:{port}",
-        "--workers", str(workers), "--threads", str(threads), "--timeout", "30",
-        "--access-logfile", "-", "app:create_app()",
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
+        "app:create_app()",
     ]
     with log.open("ab") as out:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)

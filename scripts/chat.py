@@ -18,10 +18,9 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import requests
-from dotenv import load_dotenv
 from twilio.request_validator import RequestValidator
 
-from bot.config import load_settings
+from bot.config import load_env_file, load_settings
 from bot.db import Database
 from bot.kannel import INBOUND_PATH, WEBHOOK_USER, Coding, coding_for
 from bot.sandbox_feed import latest_id, sent_to
@@ -112,7 +111,7 @@ def follow_sandbox(sender: str, interval: float = 2.0) -> None:
 
 
 def main() -> int:
-    load_dotenv(".env")
+    load_env_file()
     parser = argparse.ArgumentParser(description=__doc__)
     channel = parser.add_mutually_exclusive_group()
     channel.add_argument("--sms", action="store_true", help="chat as an SMS user (default)")

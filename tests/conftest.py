@@ -1,6 +1,7 @@
 """Shared fixtures: fresh databases, the Flask app, and correctly signed Twilio requests."""
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,11 @@ from bot.db import Database
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.databases import BACKENDS, migrated_database, postgres_base_url
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner
+
+# A developer's own .env (written by `make run`) must not leak into the tests, and every
+# process the tests start needs a SECRET_KEY, as in production.
+os.environ["ENV_FILE"] = os.devnull
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
 
 def _backend_params() -> list[Any]:

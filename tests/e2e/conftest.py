@@ -13,7 +13,7 @@ from app import create_app
 from bot.db import Database
 from bot.demo import seed_demo
 from scripts.rasa_model import ensure_model
-from tests.support.processes import action_server, rasa_server
+from tests.support.processes import E2E_RASA_TOKEN, action_server, rasa_server
 from tests.support.phones import Phone, new_number
 from tests.support.twilio import TEST_AUTH_TOKEN
 
@@ -50,6 +50,7 @@ def e2e_app(e2e_db: Database, rasa_url: str) -> Flask:
             "twilio_account_sid": "",
             "public_base_url": "",
             "secret_key": "e2e-secret",
+            "rasa_token": E2E_RASA_TOKEN,
         }
     )
 

@@ -36,7 +36,7 @@ from tests.support.phones import new_number
 from tests.support.databases import migrated_database
 from tests.support.kannel import KannelGateway, KannelTestConfig, find_binaries, kannel_gateway
 from tests.support.notices import T0, add_disbursement, add_recipient, day_after, notice_settings
-from tests.support.processes import free_port
+from tests.support.processes import E2E_RASA_TOKEN, free_port
 
 BINARIES = find_binaries()
 pytestmark = pytest.mark.skipif(
@@ -69,6 +69,7 @@ def kannel_app(e2e_db: Database, rasa_url: str, kannel_config: KannelTestConfig,
             "database_url": e2e_db.url,
             "rasa_url": rasa_url,
             "secret_key": "e2e-secret",
+            "rasa_token": E2E_RASA_TOKEN,
             "sms_transport": "kannel",
             "twilio_account_sid": "",
             "kannel_sendsms_url": kannel_config.sendsms_url,

@@ -12,14 +12,12 @@ from pathlib import Path
 
 import requests
 
+from scripts.run_rasa import QUIET_RASA, rasa_command
+
 ROOT = Path(__file__).resolve().parents[2]
-RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
-QUIET_RASA_ENV = {
-    "RASA_TELEMETRY_ENABLED": "false",
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-    "PYTHONWARNINGS": "ignore",
-}
+QUIET_RASA_ENV = {**QUIET_RASA, "PYTHONWARNINGS": "ignore"}
+# Rasa's HTTP API answers only with this token, as under `make run` (RASA_TOKEN).
+E2E_RASA_TOKEN = "e2e-rasa-token"
 
 
 def free_port() -> int:
@@ -81,15 +79,13 @@ def rasa_server(model: Path, action_url: str, workdir: Path) -> Iterator[str]:
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(f"action_endpoint:\n  url: \"{action_url}\"\n")
     log = workdir / "rasa.log"
-    command = [
-        str(RASA), "run", "--enable-api", "--interface", "127.0.0.1", "--port", str(port),
-        "--model", str(model), "--endpoints", str(endpoints),
-        "--credentials", str(ROOT / "credentials.yml"),
-    ]
+    # The command `make run` uses (scripts/run_rasa.py), with this test's endpoints.
+    command = rasa_command(model, E2E_RASA_TOKEN, port)
+    command[command.index("--endpoints") + 1] = str(endpoints)
     with _process(command, QUIET_RASA_ENV, log) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_until_ready(
-            proc, f"{base}/status",
+            proc, f"{base}/status?token={E2E_RASA_TOKEN}",
             lambda r: r.status_code == 200 and bool(r.json().get("model_file")), log, 300,
         )
         yield base
