@@ -5,9 +5,11 @@ Staff account lifecycle, drawn once:
     active ──(5 failed logins)──▶ locked for 15 minutes ──(time passes / admin unlocks)──▶ active
        └────(admin deactivates)──▶ inactive ──(admin reactivates)──▶ active
 
-`session_version` is part of every login cookie: bumping it (password change,
-deactivation, role change) ends that user's sessions everywhere, which a signed
-cookie alone cannot do.
+Each sign-in is a `StaffLoginSession` row, and the cookie carries only its random id
+(the row keeps a hash of it). A signed cookie alone cannot be taken back, so ending a
+session means ending its row: logout ends that one, and a password change,
+deactivation or role change ends all of that user's rows. Every web host reads the
+same rows, so an ended session is dead everywhere at once.
 
 The audit log is append-only: the services write an entry for every view of
 personal data and every change; nothing updates or deletes one.
@@ -60,10 +62,28 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(default=None)
-    session_version: Mapped[int] = mapped_column(default=1)
     last_login_at: Mapped[Optional[datetime]] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class StaffLoginSession(Base):
+    """One sign-in on one browser, alive while not ended and not past `expires_at`.
+
+    `id_hash` is the SHA-256 of the id in the cookie: a copy of this table (a backup,
+    a read-only replica) gives nobody a session. `expires_at` moves forward with use.
+    """
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_user", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ended_at: Mapped[Optional[datetime]] = mapped_column(default=None)
 
 
 class AuditEntry(Base):

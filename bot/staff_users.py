@@ -5,27 +5,42 @@ MAX_FAILED_LOGINS wrong passwords in a row an account is locked for LOCKOUT; whi
 locked, even the right password is refused, so guessing costs an attacker fifteen
 minutes per five tries. Unknown usernames take as long to refuse as known ones.
 
+A sign-in opens a server-side session (`StaffLoginSession`): the browser holds a
+random id, the database a hash of it. Logout ends that session only, so a copy of
+its cookie is worthless while the officer's other devices stay signed in; a password
+change, deactivation or any change of role or region ends all of that user's
+sessions. Nothing lives in process memory, so every web host agrees.
+
 The dashboard never holds an ORM object: it gets a `StaffIdentity`, a frozen
 snapshot that also decides what its holder may see (`may_see_region`, `can`).
 """
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import re
+import secrets
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bot.audit import AuditAction, AuditLog
 from bot.db import Database
 from bot.models import utcnow
 from bot.regions import PROVINCES
-from bot.staff_models import FULL_NAME_MAX_CHARS, USERNAME_MAX_CHARS, StaffRole, StaffUser
+from bot.staff_models import (
+    FULL_NAME_MAX_CHARS,
+    USERNAME_MAX_CHARS,
+    StaffLoginSession,
+    StaffRole,
+    StaffUser,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +48,12 @@ MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 PASSWORD_MIN_CHARS = 10
 PASSWORD_MAX_CHARS = 128
+# A session ends after this long without a request (a shift's worth), or at logout.
+SESSION_LIFETIME = timedelta(hours=8)
+# Polling pages call every few seconds; the last-seen time is written at most this often.
+SESSION_TOUCH_INTERVAL = timedelta(minutes=1)
+# token_urlsafe(32) gives 43 characters; anything longer is not ours and is not hashed.
+SESSION_ID_MAX_CHARS = 64
 _USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 _REGION_RE = re.compile(r"^\d{2}(\d{2})?$")
 
@@ -54,7 +75,6 @@ class StaffIdentity:
     full_name: str
     role: str
     region: str | None
-    session_version: int
 
     @property
     def display_name(self) -> str:
@@ -103,8 +123,25 @@ class StaffUserView:
 
 @dataclass(frozen=True)
 class LoginResult:
+    """A login attempt's outcome; on success, the new session's id goes into the cookie."""
+
     identity: StaffIdentity | None
     locked: bool = False
+    session_id: str = ""
+
+
+def _session_hash(session_id: str) -> str:
+    """What the database keeps of a session id: the id has 256 random bits, so one SHA-256 suffices."""
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _end_sessions_of(session: Session, user_id: int, now: datetime) -> None:
+    """Sign a user out everywhere: after a change to their password, role, region or status."""
+    session.execute(
+        update(StaffLoginSession)
+        .where(StaffLoginSession.user_id == user_id, StaffLoginSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
 
 
 @functools.cache
@@ -120,7 +157,6 @@ def _identity(user: StaffUser) -> StaffIdentity:
         full_name=user.full_name,
         role=user.role,
         region=user.region,
-        session_version=user.session_version,
     )
 
 
@@ -265,7 +301,7 @@ class StaffDirectory:
                     changes.append(f"{attr}={new}")
                     setattr(user, attr, new)
             if changes:
-                user.session_version += 1
+                _end_sessions_of(session, user.id, self.clock())
                 self.audit.record_in(
                     session, actor, AuditAction.USER_UPDATED, f"staff:{user.username}", " ".join(changes), ip
                 )
@@ -281,7 +317,7 @@ class StaffDirectory:
             user.password_hash = generate_password_hash(check_password(password, user.username))
             user.failed_logins = 0
             user.locked_until = None
-            user.session_version += 1
+            _end_sessions_of(session, user.id, self.clock())
             self.audit.record_in(session, actor, AuditAction.PASSWORD_SET, f"staff:{user.username}", "", ip)
 
     def unlock(self, user_id: int, actor: StaffIdentity, ip: str = "") -> None:
@@ -336,16 +372,68 @@ class StaffDirectory:
             user.locked_until = None
             user.last_login_at = now
             identity = _identity(user)
+            session_id = self._open_session(session, user.id, now)
             self.audit.record_in(session, identity, AuditAction.LOGIN, f"staff:{name}", "", ip)
-            return LoginResult(identity)
+            return LoginResult(identity, session_id=session_id)
 
-    def identity(self, user_id: int, session_version: int) -> StaffIdentity | None:
-        """The signed-in person behind a session cookie, or None when it no longer counts."""
+    def _open_session(self, session: Session, user_id: int, now: datetime) -> str:
+        """Record a new session and return its id; the user's dead sessions are cleared out."""
+        session.execute(
+            delete(StaffLoginSession).where(
+                StaffLoginSession.user_id == user_id,
+                or_(StaffLoginSession.ended_at.is_not(None), StaffLoginSession.expires_at <= now),
+            )
+        )
+        session_id = secrets.token_urlsafe(32)
+        session.add(
+            StaffLoginSession(
+                id_hash=_session_hash(session_id),
+                user_id=user_id,
+                created_at=now,
+                last_seen_at=now,
+                expires_at=now + SESSION_LIFETIME,
+            )
+        )
+        return session_id
+
+    def identity(self, session_id: str) -> StaffIdentity | None:
+        """The signed-in person behind a session id, or None when the session no longer counts.
+
+        Using a session moves its expiry forward, as an idle timeout; the write is
+        skipped while the last one is recent, so polling does not write on every call.
+        """
+        if not session_id or len(session_id) > SESSION_ID_MAX_CHARS:
+            return None
+        now = self.clock()
         with self.db.session() as session:
-            user = session.get(StaffUser, user_id)
-            if user is None or not user.active or user.session_version != session_version:
+            row = session.execute(
+                select(StaffLoginSession, StaffUser)
+                .join(StaffUser, StaffUser.id == StaffLoginSession.user_id)
+                .where(
+                    StaffLoginSession.id_hash == _session_hash(session_id),
+                    StaffLoginSession.ended_at.is_(None),
+                    StaffLoginSession.expires_at > now,
+                    StaffUser.active.is_(True),
+                )
+            ).one_or_none()
+            if row is None:
                 return None
+            login_session, user = row
+            if now - login_session.last_seen_at >= SESSION_TOUCH_INTERVAL:
+                login_session.last_seen_at = now
+                login_session.expires_at = now + SESSION_LIFETIME
             return _identity(user)
 
-    def logout(self, identity: StaffIdentity, ip: str = "") -> None:
-        self.audit.record(identity, AuditAction.LOGOUT, f"staff:{identity.username}", "", ip)
+    def logout(self, identity: StaffIdentity, session_id: str, ip: str = "") -> None:
+        """End this one session (the officer's other devices stay signed in) and audit it."""
+        with self.db.session() as session:
+            session.execute(
+                update(StaffLoginSession)
+                .where(
+                    StaffLoginSession.id_hash == _session_hash(session_id),
+                    StaffLoginSession.user_id == identity.id,
+                    StaffLoginSession.ended_at.is_(None),
+                )
+                .values(ended_at=self.clock())
+            )
+            self.audit.record_in(session, identity, AuditAction.LOGOUT, f"staff:{identity.username}", "", ip)

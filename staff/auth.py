@@ -1,14 +1,16 @@
 """Signing in and out, and the role checks every page uses.
 
-The session cookie holds "<user id>:<session version>": an account whose version
-moved on (password changed, deactivated, role changed) is signed out at its next
-request, which a signed cookie alone could not do.
+The session cookie holds only the id of a server-side session (bot/staff_users.py),
+and every request asks the database whether it is still alive: logout, a password
+change, deactivation or a role change ends it on every web host at once, which a
+signed cookie alone could not do.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Response,
@@ -27,7 +29,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from bot.staff_services import StaffServices
 from bot.staff_users import MAX_FAILED_LOGINS, LOCKOUT, StaffIdentity
 from staff import bp
-from staff.forms import ActionForm, LoginForm
+from staff.forms import LoginForm
 
 login_manager = LoginManager()
 login_manager.login_view = "staff.login"
@@ -37,14 +39,19 @@ login_manager.session_protection = "basic"
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class StaffSession(UserMixin):
-    """Flask-Login's view of a signed-in officer."""
+# A `next` page longer than this is not one the dashboard links to.
+NEXT_MAX_CHARS = 512
 
-    def __init__(self, identity: StaffIdentity) -> None:
+
+class StaffSession(UserMixin):
+    """Flask-Login's view of a signed-in officer: who, and which server-side session."""
+
+    def __init__(self, identity: StaffIdentity, session_id: str) -> None:
         self.identity = identity
+        self.session_id = session_id
 
     def get_id(self) -> str:
-        return f"{self.identity.id}:{self.identity.session_version}"
+        return self.session_id
 
 
 def services() -> StaffServices:
@@ -57,16 +64,15 @@ def me() -> StaffIdentity:
 
 
 def client_ip() -> str:
+    """The caller's address for the audit log: the socket peer, or the client's address
+    as given by TRUSTED_PROXY_HOPS reverse proxies (app.apply_proxy_fix has applied them)."""
     return request.remote_addr or ""
 
 
 @login_manager.user_loader
-def _load(user_id: str) -> StaffSession | None:
-    raw_id, _, raw_version = user_id.partition(":")
-    if not (raw_id.isdigit() and raw_version.isdigit()):
-        return None
-    identity = services().directory.identity(int(raw_id), int(raw_version))
-    return StaffSession(identity) if identity else None
+def _load(session_id: str) -> StaffSession | None:
+    identity = services().directory.identity(session_id)
+    return StaffSession(identity, session_id) if identity else None
 
 
 @login_manager.unauthorized_handler
@@ -94,11 +100,32 @@ def require(role: str) -> Callable[[F], F]:
     return decorator
 
 
+def _plain(text: str) -> bool:
+    """Printable ASCII with no space or backslash: nothing a browser or werkzeug reads oddly."""
+    return text.isascii() and text.isprintable() and " " not in text and "\\" not in text
+
+
 def _safe_next(target: str | None) -> str:
-    """Only a path inside the dashboard: never an open redirect to another site."""
-    if target and target.startswith("/staff/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("staff.inbox")
+    """The page to go to after login: a plain path inside the dashboard, else its home.
+
+    Anything odd falls back rather than being repaired. A newline would make werkzeug
+    refuse the Location header (a 500); browsers drop tabs and newlines and read a
+    backslash as a slash, turning "/\\evil" into another site. So the value, and its
+    path once percent-decoded, must be plain; it has no scheme or host, no empty
+    segment ("//"), and no "." or ".." segment, which a browser would resolve to
+    outside /staff/.
+    """
+    home = url_for("staff.inbox")
+    if not target or len(target) > NEXT_MAX_CHARS or not _plain(target):
+        return home
+    parts = urlsplit(target)
+    path = unquote(parts.path)
+    if parts.scheme or parts.netloc or not _plain(path) or not path.startswith("/staff/"):
+        return home
+    segments = path.split("/")[2:]  # what follows "/staff/"
+    if "" in segments[:-1] or any(segment in (".", "..") for segment in segments):
+        return home
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -111,7 +138,7 @@ def login() -> Any:
         if result.identity is not None:
             session.clear()
             session.permanent = True
-            login_user(StaffSession(result.identity))
+            login_user(StaffSession(result.identity, result.session_id))
             return redirect(_safe_next(request.args.get("next")))
         minutes = int(LOCKOUT.total_seconds() // 60)
         if result.locked:
@@ -129,8 +156,8 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
-    if ActionForm().validate_on_submit():
-        services().directory.logout(me(), client_ip())
+    # The CSRF token was checked before this view (setup._protect), as for every POST.
+    services().directory.logout(me(), cast(StaffSession, current_user).session_id, client_ip())
     logout_user()
     session.clear()
     flash("Anda sudah keluar.", "info")

@@ -5,7 +5,7 @@ off), so Twilio's webhooks, which cannot carry a token, are not affected.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Flask, Response, render_template, request
@@ -14,12 +14,12 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bot.regions import DEFAULT_ZONE
 from bot.staff_services import build_staff_services
+from bot.staff_users import SESSION_LIFETIME
 from staff import bp
 from staff.auth import login_manager
 
 csrf = CSRFProtect()
 
-SESSION_LIFETIME = timedelta(hours=8)
 # Registry extracts run to hundreds of thousands of rows; every other form is tiny.
 IMPORT_MAX_BYTES = 100 * 1024 * 1024
 CONTENT_SECURITY_POLICY = (
@@ -34,6 +34,7 @@ def _init_app(state: BlueprintSetupState) -> None:
     app: Flask = state.app
     services = app.extensions["bansos"]
     # The dashboard is the only user of the session cookie, so its settings are app-wide.
+    # The cookie lives as long as the server-side session it names (bot/staff_users.py).
     app.config.update(
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),
@@ -58,11 +59,15 @@ def _protect() -> None:
 
 @bp.after_request
 def _headers(response: Response) -> Response:
-    """Pages carry personal data: never cached, framed, or leaked through a Referer."""
+    """Pages carry personal data: never cached, framed, or leaked through a Referer.
+
+    The Referer goes to the dashboard itself only ("same-origin", not "no-referrer"):
+    over HTTPS, Flask-WTF refuses a POST whose Referer is missing or from another host.
+    """
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
     if request.endpoint != "staff.static":
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -222,6 +222,27 @@ def test_allow_list_takes_networks_and_ipv6(kannel_config: dict[str, Any], remot
     assert call(client, INBOUND, query, remote=remote).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "peer, forwarded_for, status",
+    [
+        pytest.param("203.0.113.7", "127.0.0.1", 403, id="forged allowed address from outside"),
+        pytest.param("127.0.0.1", "203.0.113.7", 200, id="Kannel itself, whatever the header says"),
+    ],
+)
+def test_behind_proxy_fix_kannel_is_judged_by_the_socket_peer_not_x_forwarded_for(
+    kannel_config: dict[str, Any], sqlite_db: Database, peer: str, forwarded_for: str, status: int
+) -> None:
+    client = create_app({**kannel_config, "trusted_proxy_hops": 1}).test_client()
+    query = f"id={new_id()}&from=%2B6281234567890&text=halo&coding=0"
+    headers = {**KANNEL_AUTH, "X-Forwarded-For": forwarded_for}
+    assert call(client, INBOUND, query, headers=headers, remote=peer).status_code == status
+    assert call(client, DLR, "ref=K-none&type=1", headers=headers, remote=peer).status_code == (
+        403 if status == 403 else 404
+    )
+    if status == 403:
+        assert count(sqlite_db) == 0
+
+
 def test_replayed_message_id_gets_the_same_reply_and_is_processed_once(
     client: FlaskClient, sqlite_db: Database, rasa: FakeRasa
 ) -> None:

@@ -49,6 +49,17 @@ def _services() -> Services:
     return current_app.extensions["bansos"]
 
 
+def _peer_address() -> str | None:
+    """The address of the socket that sent this request, never one taken from a header.
+
+    Behind TRUSTED_PROXY_HOPS, ProxyFix replaces `request.remote_addr` with what
+    X-Forwarded-For claims, which anyone able to reach the proxy can write; the
+    allow-list is about the machine actually connecting, so it reads the original.
+    """
+    original = request.environ.get("werkzeug.proxy_fix.orig")
+    return original["REMOTE_ADDR"] if original else request.remote_addr
+
+
 def _source_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
     try:
         ip = ipaddress.ip_address(address or "")
@@ -73,14 +84,15 @@ def from_kannel(view: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings = _services().settings
-        if not _source_allowed(request.remote_addr, settings.kannel_allowed_ips):
-            log.warning("rejected Kannel request from %s: not in KANNEL_ALLOWED_IPS", request.remote_addr)
+        peer = _peer_address()
+        if not _source_allowed(peer, settings.kannel_allowed_ips):
+            log.warning("rejected Kannel request from %s: not in KANNEL_ALLOWED_IPS", peer)
             abort(403)
         if not settings.kannel_webhook_secret:
             log.error("KANNEL_WEBHOOK_SECRET is not set: refusing every Kannel request")
             abort(403)
         if not _secret_matches(settings.kannel_webhook_secret):
-            log.warning("rejected Kannel request with a bad secret from %s", request.remote_addr)
+            log.warning("rejected Kannel request with a bad secret from %s", peer)
             abort(403)
         return view(*args, **kwargs)
 
