@@ -10,7 +10,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot import replies
@@ -19,13 +19,14 @@ from bot.db import Database
 from bot.handoff import (
     REQUEST_HUMAN_PAYLOAD,
     Escalations,
+    OpenHandoff,
     attach_inbound,
     escalation_reason,
-    open_handoff_id,
+    open_handoff,
 )
 from bot.handoff_models import HandoffReason
-from bot.inbound_limits import Verdict, check_inbound
-from bot.keywords import rasa_input
+from bot.inbound_limits import InboundPolicy, Verdict, check_inbound
+from bot.keywords import free_text_input, keyword_payload
 from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.phone import Address, parse_address
 from bot.rasa_client import RasaClient, RasaUnavailable
@@ -36,6 +37,11 @@ log = logging.getLogger(__name__)
 
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REPLAY_POLL_SECONDS = 0.1
+# Storing the replies is retried this often, a moment apart, before giving up on it.
+_STORE_ATTEMPTS = 3
+_STORE_RETRY_SECONDS = 0.5
+# States of a message whose first request is still at work on it.
+_IN_PROGRESS = (MessageStatus.RECEIVED, MessageStatus.AT_RASA)
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
 
@@ -63,8 +69,9 @@ class _Stored:
     contact_id: int
     conversation_key: str
     channel: str
-    # Set while a person has the chat: the message is theirs, not Rasa's.
-    handoff_id: int | None
+    # Set while a handoff is open: the message is staff's, and Rasa's only for keywords
+    # until an officer claims the chat.
+    handoff: OpenHandoff | None
     # Whether the sender is within the inbound rate limit (bot/inbound_limits.py).
     verdict: Verdict
 
@@ -73,8 +80,11 @@ class Conversations:
     """Runs one inbound message through storage, the assistant, and reply storage.
 
     Escalation happens here, before Rasa: PETUGAS, distress and abusive words open
-    a handoff, and while one is open the message goes to staff only. STOP and MULAI
-    still work then, because a citizen must always be able to stop messages.
+    a handoff, and while one is open the message goes to staff. Until an officer
+    claims the chat, keywords and the menu are still answered and free text is told
+    once when an officer will reply, so nobody waits days in silence; once an officer
+    holds it, the bot is silent. STOP and MULAI always work, because a citizen must
+    always be able to stop messages.
     """
 
     def __init__(self, db: Database, rasa: RasaClient, settings: Settings) -> None:
@@ -82,6 +92,7 @@ class Conversations:
         self.rasa = rasa
         self.settings = settings
         self.escalations = Escalations(db)
+        self.inbound_policy = InboundPolicy.from_settings(settings)
 
     def handle(self, inbound: InboundMessage) -> InboundResult:
         address = parse_address(inbound.sender, self.settings.default_region)
@@ -96,10 +107,7 @@ class Conversations:
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
         answer, status = self._answer(stored, body.strip(), bool(inbound.media))
         texts = [format_for_channel(text, stored.channel) for text in answer]
-        try:
-            self._store_replies(stored, texts, status)
-        except OperationalError as exc:
-            log.error("replies to message %d not stored: %s", stored.message_id, exc.__class__.__name__)
+        self._store_replies_retrying(stored, texts, status)
         return InboundResult(texts)
 
     def answer_stored(self, message_id: int) -> tuple[list[str], str]:
@@ -116,23 +124,36 @@ class Conversations:
                 contact.id,
                 contact.conversation_key,
                 message.channel,
-                open_handoff_id(session, contact.id),
-                check_inbound(session, contact.id, message.id, message.created_at),
+                open_handoff(session, contact.id),
+                check_inbound(session, contact.id, message.id, message.created_at, self.inbound_policy),
             )
-            text, has_media = message.body.strip(), bool(message.media)
+            text, has_media, earlier = message.body.strip(), bool(message.media), message.status
+        if earlier in (MessageStatus.AT_RASA, MessageStatus.NEEDS_FOLLOWUP):
+            try:
+                ran = self.rasa.replies_to(stored.conversation_key, message_id)
+            except RasaUnavailable as exc:
+                log.warning("message %d: Rasa's tracker not readable: %s", message_id, exc)
+                return [], MessageStatus.NEEDS_FOLLOWUP
+            if ran is not None:
+                # Rasa ran this turn already; running it again would repeat its effects
+                # (a second report, a second answer). A request that got as far as Rasa
+                # answered the citizen itself, unless it only apologised.
+                log.info("message %d: Rasa had run this turn; not run again", message_id)
+                answer = self._joined(ran, stored.channel) if earlier == MessageStatus.NEEDS_FOLLOWUP else []
+                return [format_for_channel(reply, stored.channel) for reply in answer], MessageStatus.ANSWERED
         answer, status = self._answer(stored, text, has_media)
         return [format_for_channel(reply, stored.channel) for reply in answer], status
 
     def _answer(self, stored: _Stored, text: str, has_media: bool) -> tuple[list[str], str]:
-        payload = rasa_input(text) if text else ""
+        keyword = keyword_payload(text) if text else None
+        payload = keyword or (free_text_input(text) if text else "")
         if payload in _SUBSCRIPTION_PAYLOADS:
             opted_out = payload == _SUBSCRIPTION_PAYLOADS[0]
             return [set_opted_out(self.db, stored.conversation_key, opted_out)], MessageStatus.ANSWERED
-        if stored.handoff_id is not None:
-            # Staff read it in the dashboard; asking again only repeats when they answer.
-            if payload == REQUEST_HUMAN_PAYLOAD:
-                return [self.escalations.notice_for_open(stored.handoff_id)], MessageStatus.WITH_STAFF
-            return [], MessageStatus.WITH_STAFF
+        if stored.handoff is not None:
+            held = self._answer_held(stored.handoff, stored.contact_id, text, payload, keyword is not None)
+            if held is not None:
+                return held
         if not text:
             reply = replies.MEDIA_WITHOUT_TEXT if has_media else replies.EMPTY_MESSAGE
             return [reply], MessageStatus.ANSWERED
@@ -141,21 +162,68 @@ class Conversations:
             return [self.escalations.escalate(stored.contact_id, reason).notice], MessageStatus.ANSWERED
         if not stored.verdict.allowed:
             return list(stored.verdict.replies), MessageStatus.RATE_LIMITED
+        return self._ask_rasa(stored, payload)
+
+    def _answer_held(
+        self, handoff: OpenHandoff, contact_id: int, text: str, payload: str, is_keyword: bool
+    ) -> tuple[list[str], str] | None:
+        """The answer while a handoff is open; None lets a keyword go on to the assistant.
+
+        Staff read every such message in the dashboard. Asking for a person again
+        repeats when they answer; distress moves the chat up the inbox.
+        """
+        if payload == REQUEST_HUMAN_PAYLOAD:
+            return [self.escalations.notice_for_open(handoff.id)], MessageStatus.WITH_STAFF
+        urgent = escalation_reason(text) if text else None
+        if urgent is not None:
+            notice = self.escalations.escalate(contact_id, urgent).notice
+            return ([] if handoff.claimed else [notice]), MessageStatus.WITH_STAFF
+        if handoff.claimed:
+            return [], MessageStatus.WITH_STAFF
+        if is_keyword:
+            return None
+        if handoff.waiting_notice_given:
+            return [], MessageStatus.WITH_STAFF
+        return [self.escalations.waiting_notice(handoff.id)], MessageStatus.WITH_STAFF
+
+    def _ask_rasa(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
+        """Rasa's answer, after recording that the turn went to Rasa.
+
+        Without that record a message whose replies could not be stored would stay
+        `received`, and the follow-up job would run the same turn through Rasa again.
+        """
+        try:
+            self._mark_at_rasa(stored.message_id)
+        except OperationalError as exc:
+            log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
+            return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
         try:
             bot_replies = self.rasa.send(
                 stored.conversation_key,
                 payload,
-                # The actions read a message's media (report evidence) by its id.
+                # The actions read a message's media (report evidence) by its id; the
+                # follow-up job finds the turn in Rasa's tracker by it.
                 {"channel": stored.channel, "message_id": stored.message_id},
             )
         except RasaUnavailable as exc:
             log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
             return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
-        texts = [r.text for r in bot_replies if r.text]
-        if stored.channel != Channel.WHATSAPP:
-            # One SMS instead of several: each costs the user a segment or more.
-            texts = ["\n".join(texts)]
-        return texts, MessageStatus.ANSWERED
+        return self._joined([r.text for r in bot_replies if r.text], stored.channel), MessageStatus.ANSWERED
+
+    @staticmethod
+    def _joined(texts: list[str], channel: str) -> list[str]:
+        """One SMS instead of several: each costs the user a segment or more."""
+        return texts if channel == Channel.WHATSAPP else ["\n".join(texts)]
+
+    def _mark_at_rasa(self, message_id: int) -> None:
+        """Record that the message goes to Rasa now, keeping its `updated_at` (the follow-up's claim)."""
+        with self.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status=MessageStatus.AT_RASA, updated_at=Message.updated_at)
+                .execution_options(synchronize_session=False)
+            )
 
     def _store_inbound(self, inbound: InboundMessage, address: Address, body: str) -> _Stored | None:
         """Store the message; None when this provider id was stored before (a replay)."""
@@ -182,14 +250,14 @@ class Conversations:
                     )
                     session.add(message)
                     session.flush()
-                    handoff_id = attach_inbound(session, contact.id, now)
+                    handoff = attach_inbound(session, contact.id, now)
                     return _Stored(
                         message.id,
                         contact.id,
                         contact.conversation_key,
                         address.channel,
-                        handoff_id,
-                        check_inbound(session, contact.id, message.id, now),
+                        handoff,
+                        check_inbound(session, contact.id, message.id, now, self.inbound_policy),
                     )
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:
@@ -205,6 +273,24 @@ class Conversations:
                     Message.provider_sid == inbound.provider_sid,
                 )
             )
+
+    def _store_replies_retrying(self, stored: _Stored, texts: list[str], status: str) -> None:
+        """Store the replies, trying again for a moment when the database is briefly away.
+
+        If it stays away the citizen still gets the answer; the message keeps its
+        `at_rasa` mark, so the follow-up job does not run the turn through Rasa again.
+        """
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
+            try:
+                self._store_replies(stored, texts, status)
+                return
+            except OperationalError as exc:
+                log.error(
+                    "replies to message %d not stored (attempt %d): %s",
+                    stored.message_id, attempt, exc.__class__.__name__,
+                )
+                if attempt < _STORE_ATTEMPTS:
+                    time.sleep(_STORE_RETRY_SECONDS)
 
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
         with self.db.session() as session:
@@ -236,7 +322,7 @@ class Conversations:
                 )
                 if original is None:
                     return []
-                if original.status != MessageStatus.RECEIVED or time.monotonic() >= deadline:
+                if original.status not in _IN_PROGRESS or time.monotonic() >= deadline:
                     return list(
                         session.scalars(
                             select(Message.body)

@@ -5,8 +5,11 @@ slow or silent; the webhook response is long gone by the time Rasa is back, so t
 answer goes out through the outbox (stored, then sent). The scheduler calls
 `retry_followups` every minute.
 
-A message can also be left `received`: stored, then the process answering it died
-(killed, out of memory, a deploy). Twilio's retry of it finds the stored row and
+A message can also be left `received` or `at_rasa`: stored, then the process
+answering it died (killed, out of memory, a deploy), or its replies could not be
+stored. A message that reached Rasa (`at_rasa`, or `needs_followup` after a time-out)
+is looked up in Rasa's tracker first: a turn Rasa already ran is never run again;
+after a time-out its late answer is sent, otherwise nothing (that request answered). Twilio's retry of it finds the stored row and
 waits for an answer that never comes, so the job picks these up too, once they are
 older than any live request can be (`stale_after`, far beyond Twilio's 15 s and
 gunicorn's worker timeout), and runs them through the whole conversation rules
@@ -60,6 +63,9 @@ class FollowupPolicy:
 DEFAULT_POLICY = FollowupPolicy()
 # A newer inbound message in one of these states means the conversation moved on.
 _ANSWERED_STATES = (MessageStatus.ANSWERED, MessageStatus.WITH_STAFF)
+# A message left in one of these states belongs to a request that died (or could not
+# store its replies); an `at_rasa` one may have run in Rasa already.
+_IN_PROGRESS = (MessageStatus.RECEIVED, MessageStatus.AT_RASA)
 
 
 def due_followups(db: Database, now: datetime, policy: FollowupPolicy = DEFAULT_POLICY) -> list[int]:
@@ -79,7 +85,7 @@ def due_followups(db: Database, now: datetime, policy: FollowupPolicy = DEFAULT_
             or_(
                 Message.status == MessageStatus.NEEDS_FOLLOWUP,
                 and_(
-                    Message.status == MessageStatus.RECEIVED,
+                    Message.status.in_(_IN_PROGRESS),
                     Message.created_at < now - policy.stale_after,
                 ),
             ),
@@ -102,7 +108,7 @@ def _claim(db: Database, message_id: int, now: datetime, policy: FollowupPolicy)
             update(Message)
             .where(
                 Message.id == message_id,
-                Message.status.in_((MessageStatus.NEEDS_FOLLOWUP, MessageStatus.RECEIVED)),
+                Message.status.in_((MessageStatus.NEEDS_FOLLOWUP, *_IN_PROGRESS)),
                 Message.updated_at < now - policy.retry_after,
             )
             .values(updated_at=now)

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import exists, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from bot.audit import AuditAction, AuditLog
 from bot.db import Database
@@ -78,6 +78,10 @@ BOT_BACK_TEXT = (
     "Percakapan dengan petugas sudah selesai. Asisten Bansos kembali melayani "
     "Bapak/Ibu. Ketik MENU untuk melihat layanan, atau PETUGAS untuk petugas lagi."
 )
+
+# Free text while waiting for an officer: the bot still answers keywords meanwhile.
+WAITING_LEAD = "Pesan Bapak/Ibu sudah kami simpan untuk petugas."
+WAITING_TAIL = "Sambil menunggu, ketik MENU untuk layanan otomatis."
 
 _LEADS = {
     HandoffReason.REQUESTED: "Baik, pesan Bapak/Ibu kami teruskan ke petugas.",
@@ -211,13 +215,39 @@ def _open_handoff(session: Session, contact_id: int) -> Handoff | None:
     )
 
 
-def open_handoff_id(session: Session, contact_id: int) -> int | None:
+@dataclass(frozen=True)
+class OpenHandoff:
+    """What the conversation core needs to know of a contact's open handoff."""
+
+    id: int
+    # An officer holds the chat: from then on the bot stays silent.
+    claimed: bool
+    # Since the handoff opened, the citizen was told once more when an officer will answer.
+    waiting_notice_given: bool
+
+
+def _as_open(session: Session, handoff: Handoff | None) -> OpenHandoff | None:
+    if handoff is None:
+        return None
+    reply = aliased(Message)
+    told = session.scalar(
+        select(func.count(Message.id)).where(
+            Message.contact_id == handoff.contact_id,
+            Message.direction == Direction.INBOUND,
+            Message.status == MessageStatus.WITH_STAFF,
+            Message.created_at >= handoff.created_at,
+            exists().where(reply.in_reply_to_id == Message.id),
+        )
+    )
+    return OpenHandoff(handoff.id, handoff.status == HandoffStatus.CLAIMED, bool(told))
+
+
+def open_handoff(session: Session, contact_id: int) -> OpenHandoff | None:
     """The contact's open handoff, if any, read without touching it."""
-    handoff = _open_handoff(session, contact_id)
-    return handoff.id if handoff is not None else None
+    return _as_open(session, _open_handoff(session, contact_id))
 
 
-def attach_inbound(session: Session, contact_id: int, at: datetime) -> int | None:
+def attach_inbound(session: Session, contact_id: int, at: datetime) -> OpenHandoff | None:
     """Within the unit of work storing an inbound message: the open handoff it belongs to.
 
     The citizen is waiting again from this message on, unless already waiting.
@@ -228,7 +258,7 @@ def attach_inbound(session: Session, contact_id: int, at: datetime) -> int | Non
     handoff.last_inbound_at = at
     if handoff.waiting_since is None:
         handoff.waiting_since = at
-    return handoff.id
+    return _as_open(session, handoff)
 
 
 # ---- the core's side ----------------------------------------------------------------
@@ -258,7 +288,9 @@ class Escalations:
         """Open a handoff for a contact, or return the one already open.
 
         A more urgent reason upgrades an open handoff, so distress reaches the top of
-        the inbox even when the citizen had asked for a person before.
+        the inbox even when the citizen had asked for a person before. A sensitive
+        report filed while a handoff is open gives that handoff its reference, so the
+        officer sees which report the chat is about.
         """
         if reason not in HandoffReason.ALL:
             raise ValueError(f"unknown handoff reason {reason!r}")
@@ -293,6 +325,8 @@ class Escalations:
                     return Escalation(handoff.id, True, escalation_notice(reason, now, handoff.province_code))
             if reason in HandoffReason.URGENT and existing.reason not in HandoffReason.URGENT:
                 existing.reason = reason
+            if report_reference is not None and existing.report_reference is None:
+                existing.report_reference = report_reference
             return Escalation(existing.id, False, escalation_notice(reason, now, existing.province_code))
 
     def escalate_conversation(self, conversation_key: str, reason: str) -> Escalation | None:
@@ -325,6 +359,12 @@ class Escalations:
         with self.db.session() as session:
             handoff = session.get_one(Handoff, handoff_id)
             return escalation_notice(HandoffReason.REQUESTED, self.clock(), handoff.province_code)
+
+    def waiting_notice(self, handoff_id: int) -> str:
+        """For free text while no officer has claimed the chat yet: kept, and when they answer."""
+        with self.db.session() as session:
+            handoff = session.get_one(Handoff, handoff_id)
+            return f"{WAITING_LEAD} {when_text(self.clock(), handoff.province_code)} {WAITING_TAIL}"
 
 
 # ---- the staff's side ---------------------------------------------------------------
@@ -380,6 +420,8 @@ class ChatView:
     outcome_label: str | None
     reply_channel: str | None
     reply_fallback: bool
+    # The citizen sent STOP: nothing the officer sends reaches them until MULAI.
+    opted_out: bool
     lines: list[TranscriptLine]
     nik_revealed: bool
 
@@ -390,6 +432,8 @@ class ReplyResult:
     fell_back_to_sms: bool
     delivered_to_provider: bool
     error_code: str | None
+    # Kept but not sent: the citizen had sent STOP.
+    opted_out: bool
 
 
 def _clean_reply(text: str) -> str:
@@ -434,21 +478,46 @@ class HandoffDesk:
     # ---- access ------------------------------------------------------------------
 
     @staticmethod
-    def _may_handle(session: Session, handoff: Handoff, person_name: str) -> bool:
-        """A handoff born of a sensitive report is kept from anyone named in the report."""
-        if handoff.report_reference is None:
-            return True
-        report = session.scalar(
+    def _sensitive_reports(session: Session, contact_ids: Iterable[int]) -> dict[int, list[Report]]:
+        """Every sensitive report each contact ever filed, with the events `may_handle` reads.
+
+        One query for any number of contacts (and one for the events), so the inbox
+        costs the same with five chats or five hundred.
+        """
+        found: dict[int, list[Report]] = {contact_id: [] for contact_id in contact_ids}
+        if not found:
+            return found
+        reports = session.scalars(
             select(Report)
-            .where(Report.reference == handoff.report_reference)
+            .where(Report.reporter_contact_id.in_(list(found)), Report.is_sensitive.is_(True))
             .options(selectinload(Report.events))
         )
-        return report is None or may_handle(report, person_name)
+        for report in reports:
+            found[report.reporter_contact_id].append(report)
+        return found
+
+    @staticmethod
+    def _named_in_none(reports: Iterable[Report], person_name: str) -> bool:
+        return all(may_handle(report, person_name) for report in reports)
+
+    def _may_handle(self, session: Session, handoff: Handoff, person_name: str) -> bool:
+        """Whether no sensitive report of this citizen names the person.
+
+        Every report the contact filed counts, not only the one that opened this
+        handoff: the citizen's earlier messages (the complaint among them) show in
+        every later chat's transcript, so a chat opened with PETUGAS after the
+        report's own handoff closed must be kept from the person named just the same.
+        """
+        reports = self._sensitive_reports(session, [handoff.contact_id])[handoff.contact_id]
+        return self._named_in_none(reports, person_name)
+
+    @staticmethod
+    def _in_reach(viewer: StaffIdentity, handoff: Handoff) -> bool:
+        """The region rule: the viewer's region, or a chat given to the viewer."""
+        return handoff.assigned_to_id == viewer.id or viewer.may_see_region(handoff.region)
 
     def _may_see(self, session: Session, viewer: StaffIdentity, handoff: Handoff) -> bool:
-        if handoff.assigned_to_id != viewer.id and not viewer.may_see_region(handoff.region):
-            return False
-        return self._may_handle(session, handoff, viewer.display_name)
+        return self._in_reach(viewer, handoff) and self._may_handle(session, handoff, viewer.display_name)
 
     def _load(self, session: Session, viewer: StaffIdentity, handoff_id: int, lock: bool = False) -> Handoff:
         query = select(Handoff).where(Handoff.id == handoff_id)
@@ -485,7 +554,9 @@ class HandoffDesk:
                 .where(Handoff.status.in_(HandoffStatus.OPEN))
                 .options(selectinload(Handoff.contact), selectinload(Handoff.assigned_to))
             ).all()
-            visible = [h for h in handoffs if self._may_see(session, viewer, h)]
+            in_reach = [h for h in handoffs if self._in_reach(viewer, h)]
+            reports = self._sensitive_reports(session, {h.contact_id for h in in_reach})
+            visible = [h for h in in_reach if self._named_in_none(reports[h.contact_id], viewer.display_name)]
             last_texts = self._last_inbound_texts(session, [h.contact_id for h in visible])
             items = [
                 InboxItem(
@@ -560,12 +631,18 @@ class HandoffDesk:
                 outcome_label=HandoffOutcome.LABELS.get(handoff.outcome or ""),
                 reply_channel=channel,
                 reply_fallback=fallback,
+                opted_out=contact.opted_out,
                 lines=lines,
                 nik_revealed=reveal_nik,
             )
 
     def lines_after(self, viewer: StaffIdentity, handoff_id: int, after_id: int) -> tuple[str, list[TranscriptLine]]:
-        """(status, new lines) for the page's polling; the page view itself was audited."""
+        """(status, lines newer than `after_id`) for the page's polling, not audited.
+
+        Only the audited `chat` view may show a transcript from its start: callers
+        pass no `after_id` below the newest line that view served this viewer
+        (staff/chats.py holds the page to it with a signed token).
+        """
         with self.db.session() as session:
             handoff = self._load(session, viewer, handoff_id)
             return handoff.status, self._lines(session, handoff, after_id, False)
@@ -674,6 +751,8 @@ class HandoffDesk:
         """Send a staff message through the outbox, by SMS when WhatsApp's window has closed.
 
         Replying to an unclaimed chat claims it, so two officers do not answer at once.
+        To a citizen who sent STOP the reply is kept in the transcript but not sent
+        (the outbox decides); the result says so.
         """
         body = _clean_reply(text)
         now = self.clock()
@@ -699,7 +778,7 @@ class HandoffDesk:
             channel, fell_back = Channel.SMS, True
             sent = self.outbox.send(contact_id, format_for_channel(body, channel), channel)
             sent_ids.append((sent.id, True))
-        accepted = sent.status != MessageStatus.FAILED
+        accepted = sent.status not in (MessageStatus.FAILED, MessageStatus.OPTED_OUT)
         with self.db.session() as session:
             handoff = session.get_one(Handoff, handoff_id, with_for_update=True)
             for message_id, via_sms in sent_ids:
@@ -717,10 +796,12 @@ class HandoffDesk:
                 handoff.waiting_since = None
             self.audit.record_in(
                 session, viewer, AuditAction.REPLY, f"handoff:{handoff.id}",
-                f"channel={channel}" + (" fallback=sms" if fell_back else "") + ("" if accepted else " failed"),
+                f"channel={channel}" + (" fallback=sms" if fell_back else "") + ("" if accepted else f" {sent.status}"),
                 ip,
             )
-        return ReplyResult(channel, fell_back, accepted, sent.error_code)
+        return ReplyResult(
+            channel, fell_back, accepted, sent.error_code, sent.status == MessageStatus.OPTED_OUT
+        )
 
     @staticmethod
     def _check_sms_length(body: str, fell_back: bool) -> None:
@@ -731,14 +812,15 @@ class HandoffDesk:
                 "sekitar 450 huruf tanpa emoji."
             )
 
-    def hand_back(self, viewer: StaffIdentity, handoff_id: int, ip: str = "") -> None:
-        """Return the chat to the bot and tell the citizen.
+    def hand_back(self, viewer: StaffIdentity, handoff_id: int, ip: str = "") -> bool:
+        """Return the chat to the bot and tell the citizen; whether the notice went out.
 
         Rasa's tracker is restarted first: if Rasa cannot be reached the handoff stays
         open (the officer is told to try again) rather than letting the bot resume a
-        stale form.
+        stale form. The notice is not sent to a citizen who sent STOP, nor when no
+        channel can reach them; False then, so the officer is not told otherwise.
         """
-        self._end(viewer, handoff_id, HandoffStatus.RETURNED, None, None, ip)
+        return self._end(viewer, handoff_id, HandoffStatus.RETURNED, None, None, ip)
 
     def close(self, viewer: StaffIdentity, handoff_id: int, outcome: str, note: str = "", ip: str = "") -> None:
         """End the handoff with an outcome; the bot answers the citizen's next message."""
@@ -749,7 +831,8 @@ class HandoffDesk:
 
     def _end(
         self, viewer: StaffIdentity, handoff_id: int, status: str, outcome: str | None, note: str | None, ip: str
-    ) -> None:
+    ) -> bool:
+        """End the handoff; True when a hand-back notice was accepted by the provider."""
         with self.db.session() as session:
             handoff = self._load_to_act(session, viewer, handoff_id)
             conversation_key = handoff.contact.conversation_key
@@ -773,10 +856,12 @@ class HandoffDesk:
             channel, _ = self._reply_channel(session, contact, now)
             contact_id = contact.id
         log.info("handoff %d %s by staff %d", handoff_id, status, viewer.id)
-        if status == HandoffStatus.RETURNED and channel is not None:
-            sent = self.outbox.send(contact_id, format_for_channel(BOT_BACK_TEXT, channel), channel)
-            with self.db.session() as session:
-                session.add(HandoffMessage(handoff_id=handoff_id, message_id=sent.id, created_at=now))
+        if status != HandoffStatus.RETURNED or channel is None:
+            return False
+        sent = self.outbox.send(contact_id, format_for_channel(BOT_BACK_TEXT, channel), channel)
+        with self.db.session() as session:
+            session.add(HandoffMessage(handoff_id=handoff_id, message_id=sent.id, created_at=now))
+        return sent.status not in (MessageStatus.FAILED, MessageStatus.OPTED_OUT)
 
 
 def _snippet(text: str) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from bot import replies
+from bot.config import Settings
 from bot.models import Direction, Message, MessageStatus
 
 
@@ -30,15 +31,18 @@ from bot.models import Direction, Message, MessageStatus
 class InboundPolicy:
     """How many messages one sender may have answered per sliding window.
 
-    Ten a minute leaves room for a person going through a report form with quick
-    answers ("1", "ya", a name, a NIK), and stops a script or a stuck phone at once.
+    Set by INBOUND_MAX_MESSAGES and INBOUND_WINDOW_SECONDS (bot/config.py). Their
+    default, thirty a minute, is one message every two seconds for a whole minute:
+    more than a fast person answering a report form on WhatsApp ("1", "ya", a name,
+    a NIK) sends, and far less than a script or a stuck phone.
     """
 
-    max_messages: int = 10
-    window: timedelta = timedelta(seconds=60)
+    max_messages: int
+    window: timedelta
 
-
-DEFAULT_POLICY = InboundPolicy()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "InboundPolicy":
+        return cls(settings.inbound_max_messages, timedelta(seconds=settings.inbound_window_seconds))
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ def check_inbound(
     contact_id: int,
     message_id: int,
     now: datetime,
-    policy: InboundPolicy = DEFAULT_POLICY,
+    policy: InboundPolicy,
 ) -> Verdict:
     """The verdict on a message of `contact_id` stored at `now`.
 

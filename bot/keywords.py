@@ -85,11 +85,20 @@ def _payload(intent: str, entities: dict[str, str]) -> str:
     return f"/{intent}{json.dumps(entities)}" if entities else f"/{intent}"
 
 
-def rasa_input(text: str) -> str:
-    """What Rasa receives for a citizen's text.
+def free_text_input(text: str) -> str:
+    """What Rasa receives for text that is not a keyword.
 
-    Rasa reads a leading "/" as an intent with entities, so free text that starts with
-    one is passed without it: only keywords may choose an intent directly. NIKs typed
-    with spaces or dots are written as plain digits so the NLU sees them as NIKs.
+    Rasa strips a message (every Unicode space: tabs, no-break spaces, CR and LF) and
+    then reads a leading "/" as an intent with entities, so every leading run of
+    whitespace and slashes goes: only keywords may choose an intent directly. NIKs
+    typed with spaces or dots are written as plain digits so the NLU sees them as NIKs.
     """
-    return keyword_payload(text) or compact_niks(text.lstrip("/ ")) or "?"
+    start = 0
+    while start < len(text) and (text[start] == "/" or text[start].isspace()):
+        start += 1
+    return compact_niks(text[start:]) or "?"
+
+
+def rasa_input(text: str) -> str:
+    """What Rasa receives for a citizen's text: a keyword's payload, else the free text."""
+    return keyword_payload(text) or free_text_input(text)

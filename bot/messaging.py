@@ -2,7 +2,11 @@
 
 Callers never send directly: `Outbox.send` stores the message as `queued` first, then
 hands it to the transport and records what the provider said, so a crash between the
-two leaves a visible queued row instead of a silent loss.
+two leaves a visible queued row instead of a silent loss. It is also where STOP is
+honoured for everything it sends (staff replies, the hand-back notice, follow-up
+answers, report status notices): a contact who opted out gets nothing, whoever the
+caller. Answers inside a webhook response (TwiML, e.g. the reply to STOP or MULAI
+itself) do not pass through here.
 
 Disbursement notices have an outbox of their own (bot/dispatcher.py) and use two more
 things from a transport: WhatsApp templates (a `Template`, sent by content SID, since
@@ -190,6 +194,12 @@ class Outbox:
         self.transport = transport
 
     def send(self, contact_id: int, body: str, channel: str) -> Message:
+        """Store the message, then send it, unless the contact has sent STOP.
+
+        To an opted-out contact the message is stored as `opted_out` and never reaches
+        the transport: the record shows what would have been said, the citizen's phone
+        shows nothing. Callers read the outcome from the returned message's status.
+        """
         with self.db.session() as session:
             contact = session.get_one(Contact, contact_id)
             message = Message(
@@ -198,10 +208,13 @@ class Outbox:
                 channel=channel,
                 provider=provider_for(self.transport, channel),
                 body=body,
-                status=MessageStatus.QUEUED,
+                status=MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED,
             )
             session.add(message)
             to = contact.address
+        if message.status == MessageStatus.OPTED_OUT:
+            log.info("message %d to %s not sent: the contact sent STOP", message.id, mask_phone(to))
+            return message
         result = self.transport.send(to, body, channel)
         with self.db.session() as session:
             stored = session.get_one(Message, message.id)

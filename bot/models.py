@@ -9,6 +9,7 @@ Message lifecycle, drawn once:
     outbound:  queued ──▶ sent ──▶ delivered ──▶ read (WhatsApp)
                   │         └────▶ undelivered | failed (with the provider's error code)
                   └──────▶ failed
+               opted_out          (the contact had sent STOP: kept, never handed to a provider)
     A TwiML reply is answered inside the webhook response: it is stored as `replied`.
     `needs_followup`, and a `received` left behind by a request that died, are answered
     later through the outbox by bot/followup.py.
@@ -48,6 +49,9 @@ class MessageStatus:
     RECEIVED = "received"
     ANSWERED = "answered"
     NEEDS_FOLLOWUP = "needs_followup"
+    # Handed to Rasa and not yet settled: Rasa may have run this turn, so it is never
+    # sent to Rasa again blindly (bot/followup.py asks Rasa's tracker first).
+    AT_RASA = "at_rasa"
     WITH_STAFF = "with_staff"
     RATE_LIMITED = "rate_limited"
     REPLIED = "replied"
@@ -58,6 +62,8 @@ class MessageStatus:
     READ = "read"
     UNDELIVERED = "undelivered"
     FAILED = "failed"
+    # Stored instead of sent: the contact had sent STOP and not MULAI since.
+    OPTED_OUT = "opted_out"
 
 
 class Contact(Base):

@@ -26,9 +26,13 @@ class BotReply:
 class RasaClient:
     """Sends one user turn to Rasa and returns the bot's replies."""
 
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # Rasa's HTTP API (trackers, status) answers only with `rasa run --auth-token`'s
+        # token, which Rasa reads from the `token` query parameter; its REST channel
+        # needs none, so the token travels only on the calls that need it.
+        self._auth = {"token": token} if token else {}
         # One pooled HTTP session per process: a new TCP connection per message
         # costs more than the NLU itself on a small machine.
         self._http = requests.Session()
@@ -56,21 +60,52 @@ class RasaClient:
             raise RasaUnavailable("rasa answered with no messages")
         return replies
 
+    def replies_to(self, sender: str, message_id: int) -> list[str] | None:
+        """What Rasa answered to our stored message `message_id`, None if it did not answer it.
+
+        Rasa's tracker keeps each user event with the metadata we sent (the message id)
+        and the bot events that followed it, so a turn whose outcome we lost can be
+        told apart from one Rasa never saw. A turn that left no bot text (an action
+        server that was down) was not answered, as in `send`, and may be run again.
+        """
+        url = f"{self.base_url}/conversations/{sender}/tracker"
+        try:
+            response = self._http.get(
+                url, params={**self._auth, "include_events": "ALL"}, timeout=self.timeout
+            )
+            response.raise_for_status()
+            events = response.json().get("events") or []
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            raise RasaUnavailable(f"rasa tracker read failed: {exc.__class__.__name__}") from exc
+        texts: list[str] | None = None
+        for event in events:
+            kind = event.get("event")
+            if kind == "user":
+                if texts is not None:
+                    break
+                if (event.get("metadata") or {}).get("message_id") == message_id:
+                    texts = []
+            elif kind == "bot" and texts is not None and event.get("text"):
+                texts.append(event["text"])
+        return texts or None
+
     def reset(self, sender: str) -> None:
         """Restart a conversation's tracker so the bot forgets stale context."""
         url = f"{self.base_url}/conversations/{sender}/tracker/events"
         try:
-            self._http.post(url, json={"event": "restart"}, timeout=self.timeout).raise_for_status()
+            self._http.post(
+                url, json={"event": "restart"}, params=self._auth, timeout=self.timeout
+            ).raise_for_status()
         except requests.RequestException as exc:
             raise RasaUnavailable(f"rasa reset failed: {exc.__class__.__name__}") from exc
 
     def ping(self) -> bool:
         """True when the Rasa server answers and has a model loaded."""
         try:
-            response = self._http.get(f"{self.base_url}/status", timeout=2)
+            response = self._http.get(f"{self.base_url}/status", params=self._auth, timeout=2)
             if response.status_code == 200:
                 return bool(response.json().get("model_file"))
-            # Without --enable-api /status is absent; the root URL still proves liveness.
+            # Without --enable-api (or the token) /status is refused; the root URL still proves liveness.
             return self._http.get(f"{self.base_url}/", timeout=2).status_code == 200
         except (requests.RequestException, ValueError):
             return False

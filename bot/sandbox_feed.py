@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.db import Database
 from bot.handoff_models import HandoffMessage
 from bot.messaging import SandboxTransport
-from bot.models import Contact, Direction, Message
+from bot.models import Contact, Direction, Message, MessageStatus
 from bot.phone import parse_address
 
 
@@ -44,6 +44,8 @@ def sent_to(db: Database, sender: str, after_id: int) -> list[FeedItem]:
                 Contact.address == address,
                 Message.direction == Direction.OUTBOUND,
                 Message.provider == SandboxTransport.name,
+                # Kept but never sent: the contact had sent STOP.
+                Message.status != MessageStatus.OPTED_OUT,
                 Message.id > after_id,
             )
             .order_by(Message.id)

@@ -2,23 +2,35 @@
 
 The pages poll small JSON endpoints (staff/static/staff.js) so new messages appear
 without a reload; the JSON carries text only and the script inserts it as text.
+
+Reading a transcript is audited (UU PDP), and only the chat page is: its polling
+serves lines newer than the ones that audited view showed, never the earlier ones.
+The page hands its poller a signed token naming the viewer, the chat and the newest
+line it served; the JSON refuses a request without one and never goes back before
+it. Nothing is kept in process memory or the session, so it holds across web hosts
+and in several tabs at once.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.handoff import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
 from bot.staff_users import AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, services
 from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm
-from staff.setup import duration, wib
+from staff.setup import SESSION_LIFETIME, duration, wib
 
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 STATUS_LABELS = {"waiting": "Menunggu", "claimed": "Ditangani", "returned": "Kembali ke bot", "closed": "Ditutup"}
+POLL_TOKEN_SALT = "staff.chat-poll"
+# A page left open goes on updating for a working day; after that, a reload (and
+# with it a new audit entry) is needed to keep reading.
+POLL_TOKEN_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
 
 
 def _line_json(line: TranscriptLine) -> dict[str, Any]:
@@ -52,6 +64,27 @@ def _item_json(item: InboxItem) -> dict[str, Any]:
     }
 
 
+def _poll_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.secret_key, salt=POLL_TOKEN_SALT)
+
+
+def _poll_url(view: ChatView) -> str:
+    """Where the page polls: signed with what this audited view served to this viewer."""
+    seen = {"h": view.id, "s": me().id, "n": view.lines[-1].id if view.lines else 0}
+    return url_for("staff.chat_messages", handoff_id=view.id, seen=_poll_signer().dumps(seen))
+
+
+def _served_up_to(handoff_id: int) -> int:
+    """The newest line the audited page view served this viewer; 403 without proof of one."""
+    try:
+        seen = _poll_signer().loads(request.args.get("seen", ""), max_age=POLL_TOKEN_MAX_AGE)
+    except BadSignature:
+        abort(403)
+    if not isinstance(seen, dict) or seen.get("h") != handoff_id or seen.get("s") != me().id:
+        abort(403)
+    return int(seen.get("n", 0))
+
+
 def _render_chat(view: ChatView) -> str:
     staff = services().directory.active_staff() if me().can_assign else []
     assign_form = AssignForm()
@@ -59,6 +92,7 @@ def _render_chat(view: ChatView) -> str:
     return render_template(
         "staff/chat.html",
         chat=view,
+        poll_url=_poll_url(view),
         reply_form=ReplyForm(),
         assign_form=assign_form,
         close_form=CloseForm(),
@@ -115,9 +149,11 @@ def chat_reveal(handoff_id: int) -> str:
 @bp.get("/chats/<int:handoff_id>/messages.json")
 @login_required
 def chat_messages(handoff_id: int) -> Any:
+    """Lines newer than both `after` and the audited page view the token vouches for."""
+    floor = _served_up_to(handoff_id)
     after = request.args.get("after", "0")
     try:
-        status, lines = services().desk.lines_after(me(), handoff_id, int(after) if after.isdigit() else 0)
+        status, lines = services().desk.lines_after(me(), handoff_id, max(floor, int(after) if after.isdigit() else 0))
     except HandoffNotFound:
         abort(404)
     except AccessDenied:
@@ -179,6 +215,13 @@ def chat_reply(handoff_id: int) -> Any:
     except (AccessDenied, HandoffRefused) as exc:
         flash(str(exc), "error")
         return redirect(url_for("staff.chat", handoff_id=handoff_id))
+    if result.opted_out:
+        flash(
+            "Balasan tidak terkirim: warga sudah mengirim STOP. Balasan baru bisa terkirim "
+            "setelah warga mengirim MULAI.",
+            "error",
+        )
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
     if result.fell_back_to_sms:
         flash(
             "WhatsApp warga sudah lebih dari 24 jam tidak aktif, jadi balasan dikirim lewat SMS.",
@@ -194,11 +237,23 @@ def chat_reply(handoff_id: int) -> Any:
 @bp.post("/chats/<int:handoff_id>/hand-back")
 @login_required
 def chat_hand_back(handoff_id: int) -> Any:
-    return _act(
-        handoff_id,
-        lambda: services().desk.hand_back(me(), handoff_id, client_ip()),
-        "Percakapan dikembalikan ke bot; warga sudah diberi tahu.",
-    )
+    """Hand back, and say whether the citizen was told (not after STOP, nor on a failed send)."""
+    try:
+        told = services().desk.hand_back(me(), handoff_id, client_ip())
+    except HandoffNotFound:
+        abort(404)
+    except (AccessDenied, HandoffRefused) as exc:
+        flash(str(exc), "error")
+    else:
+        if told:
+            flash("Percakapan dikembalikan ke bot; warga sudah diberi tahu.", "info")
+        else:
+            flash(
+                "Percakapan dikembalikan ke bot, tetapi pemberitahuan ke warga tidak terkirim "
+                "(lihat pesan terakhir).",
+                "warning",
+            )
+    return redirect(url_for("staff.chat", handoff_id=handoff_id))
 
 
 @bp.post("/chats/<int:handoff_id>/close")

@@ -18,12 +18,14 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 
 from app import create_app
@@ -37,7 +39,7 @@ from bot.services import Services, build_services
 from scripts.rasa_model import ensure_model
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.processes import ROOT, action_server, free_port, rasa_server
+from tests.support.processes import E2E_RASA_TOKEN, ROOT, action_server, free_port, rasa_server
 from tests.support.twilio import (
     SERVICE_NUMBER,
     TEST_ACCOUNT_SID,
@@ -87,6 +89,7 @@ def service_settings(db: Database, rasa_url: str, twilio_api: FakeTwilioApi) -> 
         {
             "database_url": db.url,
             "rasa_url": rasa_url,
+            "rasa_token": E2E_RASA_TOKEN,
             "rasa_timeout": 2.0,
             "twilio_account_sid": TEST_ACCOUNT_SID,
             "twilio_auth_token": TEST_AUTH_TOKEN,
@@ -140,6 +143,67 @@ def test_rasa_down_then_back_the_follow_up_answers_exactly_once(
     assert [r["message"] for r in rasa.received] == ["cek bansos"]
 
 
+# ---- the replies not stored after Rasa answered: never answered twice ---------------
+
+
+@dataclass
+class FailingStoreAfterRasa(FakeRasa):
+    """Rasa answers; from that moment every write to the messages table fails, as if the
+    database went away between Rasa's answer and storing it."""
+
+    failing: bool = False
+
+    def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        answer = super().respond(method, path, body)
+        if path == "/webhooks/rest/webhook":
+            self.failing = True
+        return answer
+
+
+def fail_writes_to_messages(db: Database, rasa: FailingStoreAfterRasa) -> None:
+    def refuse(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if rasa.failing and statement.lstrip().upper().startswith(("INSERT INTO MESSAGES", "UPDATE MESSAGES")):
+            raise OperationalError(statement, parameters, sqlite3.OperationalError("disk I/O error"))
+
+    event.listen(db.engine, "before_cursor_execute", refuse)
+
+
+def test_replies_not_stored_after_rasa_answered_are_never_answered_twice(
+    app_config: dict[str, Any], signer: TwilioSigner, sqlite_db: Database, twilio_api: FakeTwilioApi
+) -> None:
+    rasa = FailingStoreAfterRasa()
+    with rasa.serve() as server:
+        app = create_app({**app_config, "rasa_url": server.url})
+        fail_writes_to_messages(app.extensions["bansos"].db, rasa)
+        form = sms_form(PHONE, "JADWAL")
+        assert replies_of(signer.post(app.test_client(), MESSAGES, form)) == [RASA_ANSWER], "the citizen has the answer"
+        rasa.failing = False
+        assert inbound(sqlite_db, form["MessageSid"]).status == MessageStatus.AT_RASA
+        with follow_up_services(sqlite_db, server.url, twilio_api) as services:
+            now = later()
+            assert retry_followups(services, now=now) == 1
+            assert retry_followups(services, now=now + DEFAULT_POLICY.retry_after * 2) == 0
+    assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule"], "Rasa ran the turn once"
+    assert twilio_api.sent == [], "the answer went out once, in the webhook's reply"
+    assert inbound(sqlite_db, form["MessageSid"]).status == MessageStatus.ANSWERED
+
+
+def test_an_answer_rasa_gave_after_the_time_out_is_sent_without_running_the_turn_again(
+    app_config: dict[str, Any], signer: TwilioSigner, sqlite_db: Database, twilio_api: FakeTwilioApi
+) -> None:
+    rasa = FakeRasa(delay=1.5)
+    with rasa.serve() as server:
+        client = create_app({**app_config, "rasa_url": server.url, "rasa_timeout": 0.5}).test_client()
+        form = sms_form(PHONE, "JADWAL")
+        assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_BUSY]
+        wait_until(lambda: bool(rasa.trackers))
+        rasa.delay = 0
+        with follow_up_services(sqlite_db, server.url, twilio_api) as services:
+            assert retry_followups(services, now=later()) == 1
+    assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule"]
+    assert [(m["to"], m["body"]) for m in twilio_api.sent] == [(PHONE, RASA_ANSWER)]
+
+
 # ---- the action server down, behind the real Rasa server ----------------------------
 
 
@@ -153,8 +217,8 @@ def test_action_server_down_with_real_rasa_apologises_keeps_the_message_and_foll
     action_port = free_port()
     with rasa_server(ensure_model(quiet=True), f"http://127.0.0.1:{action_port}/webhook", tmp_path) as rasa_url:
         client = create_app(
-            {"database_url": db.url, "rasa_url": rasa_url, "twilio_auth_token": TEST_AUTH_TOKEN,
-             "twilio_account_sid": "", "public_base_url": ""}
+            {"database_url": db.url, "rasa_url": rasa_url, "rasa_token": E2E_RASA_TOKEN,
+             "twilio_auth_token": TEST_AUTH_TOKEN, "twilio_account_sid": "", "public_base_url": ""}
         ).test_client()
         greeting = replies_of(signer.post(client, MESSAGES, sms_form(PHONE, "halo")))
         assert "Asisten Bansos" in greeting[0], "answers without a custom action still work"

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.db import Database
+from bot.handoff import BOT_BACK_TEXT, WAITING_LEAD
 from bot.handoff_models import Handoff, HandoffReason, HandoffStatus
 from bot.models import Contact, Message, MessageStatus
 from bot.sandbox_feed import latest_id, sent_to
@@ -75,15 +76,39 @@ def test_petugas_escalates_in_the_core_without_rasa(client: FlaskClient, signer:
     assert (handoff.reason, handoff.status, handoff.channel) == (HandoffReason.REQUESTED, HandoffStatus.WAITING, "sms")
 
 
-def test_while_handed_off_nothing_reaches_rasa_and_staff_see_everything(client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa, sqlite_db: Database) -> None:
+def test_while_waiting_for_an_officer_keywords_are_answered_and_free_text_is_told_once_when(client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa, sqlite_db: Database) -> None:
     say(client, signer, "PETUGAS", whatsapp=True)
+    told = say(client, signer, "halo? masih ada orang?", whatsapp=True)
+    assert len(told) == 1 and told[0].startswith(WAITING_LEAD) and "Petugas" in told[0] and "MENU" in told[0]
+    assert say(client, signer, "", whatsapp=True, media=[("https://api.twilio.com/m/1", "image/jpeg")]) == []
+    assert say(client, signer, "JADWAL", whatsapp=True) == ["Halo, ada yang bisa dibantu?"]
+    assert say(client, signer, "MENU", whatsapp=True) == ["Halo, ada yang bisa dibantu?"]
+    assert say(client, signer, "TIKET ADU-20261123-K7QX", whatsapp=True) == ["Halo, ada yang bisa dibantu?"]
+    assert "petugas" in say(client, signer, "PETUGAS", whatsapp=True)[0]
+    assert say(client, signer, "masih lama?", whatsapp=True) == [], "told once, not at every message"
+    assert [r["message"] for r in rasa.received] == [
+        "/ask_disbursement_schedule", "/help", '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}',
+    ]
+    assert the_handoff(sqlite_db).status == HandoffStatus.WAITING
+    with sqlite_db.session() as session:
+        statuses = session.scalars(select(Message.status).where(Message.direction == "in").order_by(Message.id)).all()
+    assert statuses == [
+        MessageStatus.ANSWERED, MessageStatus.WITH_STAFF, MessageStatus.WITH_STAFF, MessageStatus.ANSWERED,
+        MessageStatus.ANSWERED, MessageStatus.ANSWERED, MessageStatus.WITH_STAFF, MessageStatus.WITH_STAFF,
+    ]
+
+
+def test_once_an_officer_holds_the_chat_nothing_reaches_rasa_and_staff_see_everything(app: Flask, client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa, sqlite_db: Database) -> None:
+    say(client, signer, "PETUGAS", whatsapp=True)
+    staff_services(app).desk.claim(make_staff(app, "agen"), the_handoff(sqlite_db).id)
     assert say(client, signer, "halo? masih ada orang?", whatsapp=True) == []
     assert say(client, signer, "", whatsapp=True, media=[("https://api.twilio.com/m/1", "image/jpeg")]) == []
+    assert say(client, signer, "JADWAL", whatsapp=True) == []
     assert "petugas" in say(client, signer, "PETUGAS", whatsapp=True)[0]
     assert rasa.received == []
     with sqlite_db.session() as session:
         statuses = session.scalars(select(Message.status).where(Message.direction == "in").order_by(Message.id)).all()
-    assert statuses == [MessageStatus.ANSWERED, MessageStatus.WITH_STAFF, MessageStatus.WITH_STAFF, MessageStatus.WITH_STAFF]
+    assert statuses == [MessageStatus.ANSWERED] + [MessageStatus.WITH_STAFF] * 4
 
 
 def test_stop_still_works_while_a_person_has_the_chat(client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa, sqlite_db: Database) -> None:
@@ -135,3 +160,29 @@ def test_the_chat_terminal_feed_shows_staff_replies_sent_later(app: Flask, clien
     feed = sent_to(sqlite_db, "0812-3456-7890", start)
     assert [(item.body, item.from_staff) for item in feed] == [("Halo, saya petugas.", True)]
     assert sent_to(sqlite_db, PHONE, feed[-1].id) == []
+
+
+def test_after_stop_neither_a_staff_reply_nor_the_hand_back_notice_is_sent(app: Flask, client: FlaskClient, signer: TwilioSigner, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    desk = staff_services(app).desk
+    handed: list[str] = []
+    real_send = desk.outbox.transport.send
+
+    def recording_send(to: str, body: str, channel: str, template: Any = None) -> Any:
+        handed.append(body)
+        return real_send(to, body, channel, template)
+
+    monkeypatch.setattr(desk.outbox.transport, "send", recording_send)
+    say(client, signer, "PETUGAS")
+    assert "MULAI" in say(client, signer, "STOP")[0], "the answer to STOP itself still goes out"
+    agent = make_staff(app, "agen")
+    handoff_id = the_handoff(sqlite_db).id
+    result = desk.reply(agent, handoff_id, "Halo, saya petugas.")
+    assert handed == [] and not result.delivered_to_provider and result.opted_out
+    assert desk.hand_back(agent, handoff_id) is False
+    assert handed == []
+    with sqlite_db.session() as session:
+        sent_later = session.scalars(
+            select(Message.body).where(Message.direction == "out", Message.status == MessageStatus.OPTED_OUT)
+        ).all()
+    assert sent_later == ["Halo, saya petugas.", BOT_BACK_TEXT], "kept for the record, marked as not sent"
+    assert "STOP" in say(client, signer, "MULAI")[0], "the answer to MULAI still goes out"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from html import unescape
 from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
@@ -65,6 +66,24 @@ def flashes(client: FlaskClient, path: str) -> list[str]:
     return re.findall(r'class="flash[^"]*"[^>]*>([^<]*)<', client.get(path).get_data(as_text=True))
 
 
+def poll_url(html: str) -> str:
+    """The polling address an (audited) chat page hands its script."""
+    match = re.search(r'data-poll-url="([^"]+)"', html)
+    assert match, "no transcript on the page"
+    return unescape(match.group(1))
+
+
+def viewed(client: FlaskClient, page: str) -> str:
+    """Open the chat page (an audited view) and return where its script polls."""
+    return poll_url(client.get(page).get_data(as_text=True))
+
+
+def poll(client: FlaskClient, url: str, after: int = 0) -> list[dict[str, Any]]:
+    response = client.get(f"{url}&after={after}")
+    assert response.status_code == 200, response.status_code
+    return response.json["messages"]  # type: ignore[no-any-return]
+
+
 def audit(db: Database) -> list[tuple[str, str, str]]:
     with db.session() as session:
         return list(session.execute(select(AuditEntry.actor, AuditEntry.action, AuditEntry.target)).tuples())
@@ -85,9 +104,11 @@ def test_citizen_text_is_escaped_in_the_inbox_and_the_chat(app: Flask, escalated
         html = client.get(path).get_data(as_text=True)
         assert XSS not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    poll = client.get(f"/staff/chats/{escalated}/messages.json?after=0")
-    assert poll.mimetype == "application/json"
-    assert any(m["body"].startswith(XSS) for m in poll.json["messages"]), "JSON carries text; the page inserts it as text"
+    url = viewed(client, f"/staff/chats/{escalated}")
+    citizen(app.test_client(), f"{XSS} lagi")
+    response = client.get(f"{url}&after=0")
+    assert response.mimetype == "application/json"
+    assert [m["body"] for m in response.json["messages"]] == [f"{XSS} lagi"], "JSON carries text; the page inserts it as text"
 
 
 def test_niks_are_masked_for_agents_and_revealed_to_supervisors_with_an_audit(app: Flask, escalated: int, sqlite_db: Database) -> None:
@@ -103,7 +124,9 @@ def test_niks_are_masked_for_agents_and_revealed_to_supervisors_with_an_audit(ap
     assert revealed.status_code == 200 and NIK in revealed.get_data(as_text=True)
     assert ("sri", "reveal_nik", f"handoff:{escalated}") in audit(sqlite_db)
     assert ("andi", "view_chat", f"handoff:{escalated}") in audit(sqlite_db)
-    assert all(NIK not in m["body"] for m in boss.get(f"{page}/messages.json").json["messages"])
+    citizen(app.test_client(), f"NIK saya {NIK}")
+    polled = poll(boss, poll_url(revealed.get_data(as_text=True)))
+    assert [m["body"] for m in polled] == ["NIK saya 7371********0003"], "polling never reveals"
 
 
 def test_agents_only_reach_chats_of_their_region(app: Flask, sqlite_db: Database) -> None:
@@ -132,13 +155,14 @@ def test_reply_reaches_the_twilio_api_and_the_transcript(app: Flask, escalated: 
     make_staff(app, "andi", full_name="Andi Wijaya")
     client = signed_in(app, "andi")
     page = f"/staff/chats/{escalated}"
+    url = viewed(client, page)
     response = post_form(client, page, f"{page}/reply", {"body": "Selamat siang Bu, saya Andi dari dinsos."})
     assert response.status_code == 302
     assert [(m["to"], m["from"], m["body"]) for m in fake.sent] == [
         (f"whatsapp:{PHONE}", f"whatsapp:{SERVICE_NUMBER}", "Selamat siang Bu, saya Andi dari dinsos.")
     ]
     assert "Balasan terkirim lewat WhatsApp." in flashes(client, page)
-    lines = client.get(f"{page}/messages.json?after=0").json["messages"]
+    lines = poll(client, url)
     assert lines[-1]["author"] == "Petugas Andi Wijaya" and lines[-1]["status"] == "queued"
     assert ("andi", "reply", f"handoff:{escalated}") in audit(sqlite_db)
     with sqlite_db.session() as session:
@@ -153,13 +177,14 @@ def test_whatsapp_outside_24_hours_falls_back_to_sms_and_the_agent_is_told(app: 
     make_staff(app, "andi")
     client = signed_in(app, "andi")
     page = f"/staff/chats/{escalated}"
-    assert "akan dikirim lewat SMS" in client.get(page).get_data(as_text=True)
+    html = client.get(page).get_data(as_text=True)
+    assert "akan dikirim lewat SMS" in html
     post_form(client, page, f"{page}/reply", {"body": "Baik Bu, kami cek dulu 🙏"})
     assert [(m["to"], m["from"]) for m in fake.sent] == [(PHONE, SERVICE_NUMBER)]
     assert fake.sent[0]["body"].isascii()
     notes = flashes(client, page)
     assert any("lewat SMS" in note for note in notes)
-    assert client.get(f"{page}/messages.json?after=0").json["messages"][-1]["fell_back_to_sms"] is True
+    assert poll(client, poll_url(html))[-1]["fell_back_to_sms"] is True
 
 
 def test_a_failed_send_is_reported_to_the_agent(app: Flask, escalated: int, twilio_api: tuple[FakeTwilioApi, str]) -> None:
@@ -175,11 +200,12 @@ def test_a_failed_send_is_reported_to_the_agent(app: Flask, escalated: int, twil
 def test_new_inbound_messages_arrive_through_polling(app: Flask, escalated: int) -> None:
     make_staff(app, "andi")
     client = signed_in(app, "andi")
-    page = f"/staff/chats/{escalated}"
-    last = client.get(f"{page}/messages.json").json["messages"][-1]["id"]
-    assert client.get(f"{page}/messages.json?after={last}").json["messages"] == []
+    html = client.get(f"/staff/chats/{escalated}").get_data(as_text=True)
+    last = int(re.search(r'data-after="(\d+)"', html).group(1))  # type: ignore[union-attr]
+    url = poll_url(html)
+    assert poll(client, url, last) == []
     assert citizen(app.test_client(), "apakah sudah dibaca?") == []
-    new = client.get(f"{page}/messages.json?after={last}").json["messages"]
+    new = poll(client, url, last)
     assert [(m["author"], m["body"]) for m in new] == [("Warga", "apakah sudah dibaca?")]
 
 
@@ -235,3 +261,42 @@ def test_hand_back_with_rasa_down_keeps_the_chat_and_says_so(app: Flask, escalat
 def test_unknown_chat_is_404(app: Flask) -> None:
     make_staff(app, "andi")
     assert signed_in(app, "andi").get("/staff/chats/999").status_code == 404
+
+
+# ---- every read of a transcript is audited ---------------------------------------------
+
+
+def test_polling_serves_no_line_the_audited_page_view_did_not_show(app: Flask, escalated: int, sqlite_db: Database) -> None:
+    make_staff(app, "andi")
+    make_staff(app, "budi")
+    andi, budi = signed_in(app, "andi"), signed_in(app, "budi")
+    page = f"/staff/chats/{escalated}"
+    for path in (f"{page}/messages.json?after=0", f"{page}/messages.json", f"{page}/messages.json?seen=forged&after=0"):
+        assert andi.get(path).status_code == 403, path
+    assert ("andi", "view_chat", f"handoff:{escalated}") not in audit(sqlite_db)
+    url = viewed(andi, page)
+    assert ("andi", "view_chat", f"handoff:{escalated}") in audit(sqlite_db)
+    assert poll(andi, url, after=0) == [], "lines the page showed are not served again"
+    assert budi.get(f"{url}&after=0").status_code == 403, "a page's token is its viewer's own"
+    other = escalated + 1
+    assert andi.get(url.replace(f"/chats/{escalated}/", f"/chats/{other}/") + "&after=0").status_code == 403
+    citizen(app.test_client(), "pesan baru")
+    assert [m["body"] for m in poll(andi, url, after=0)] == ["pesan baru"]
+
+
+# ---- STOP holds for staff replies ----------------------------------------------------------
+
+
+def test_the_chat_says_the_citizen_sent_stop_and_a_reply_is_not_sent(app: Flask, escalated: int, twilio_api: tuple[FakeTwilioApi, str]) -> None:
+    fake, _ = twilio_api
+    assert "MULAI" in citizen(app.test_client(), "STOP")[0], "STOP is still answered"
+    make_staff(app, "andi")
+    client = signed_in(app, "andi")
+    page = f"/staff/chats/{escalated}"
+    html = client.get(page).get_data(as_text=True)
+    assert "Warga ini sudah mengirim STOP: balasan tidak akan terkirim sampai warga mengirim MULAI." in html
+    post_form(client, page, f"{page}/reply", {"body": "Halo Bu, saya Andi."})
+    assert fake.sent == []
+    notes = flashes(client, page)
+    assert any(note.startswith("Balasan tidak terkirim: warga sudah mengirim STOP") for note in notes)
+    assert "tidak dikirim: warga sudah STOP" in client.get(page).get_data(as_text=True)

@@ -21,7 +21,6 @@ from sqlalchemy import func, inspect, select
 from app import MAX_REQUEST_BYTES, create_app
 from bot import replies
 from bot.db import Database
-from bot.inbound_limits import DEFAULT_POLICY
 from bot.models import Contact, Message, MessageStatus
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, new_message_sid, sms_form
@@ -248,26 +247,41 @@ def test_injection_strings_are_stored_as_inert_text_and_every_table_survives(
     assert media == [{"url": injection, "content_type": ""}]
 
 
-def test_a_flood_from_one_number_is_slowed_and_nobody_else_is(db: Database) -> None:
+def test_a_flood_from_one_number_is_slowed_at_the_configured_limit_and_nobody_else_is(db: Database) -> None:
+    limit = 7
     rasa = FakeRasa()
     with rasa.serve() as server:
         client = create_app(
-            {"database_url": db.url, "rasa_url": server.url, "twilio_auth_token": TEST_AUTH_TOKEN, "twilio_account_sid": ""}
+            {"database_url": db.url, "rasa_url": server.url, "twilio_auth_token": TEST_AUTH_TOKEN,
+             "twilio_account_sid": "", "inbound_max_messages": limit}
         ).test_client()
-        flood = [SIGNER.post(client, MESSAGES, sms_form(PHONE, f"spam {i}")) for i in range(3 * DEFAULT_POLICY.max_messages)]
+        flood = [SIGNER.post(client, MESSAGES, sms_form(PHONE, f"spam {i}")) for i in range(3 * limit)]
         neighbour = SIGNER.post(client, MESSAGES, sms_form("+6285700001111", "halo"))
         stop = SIGNER.post(client, MESSAGES, sms_form(PHONE, "STOP"))
     answers = [response.get_data(as_text=True) for response in flood]
     assert all(response.status_code == 200 for response in flood)
-    assert sum("Halo, ada yang bisa dibantu?" in a for a in answers) == DEFAULT_POLICY.max_messages
+    assert sum("Halo, ada yang bisa dibantu?" in a for a in answers) == limit
     assert sum(replies.TOO_MANY_MESSAGES in a for a in answers) == 1, "one slow-down notice, then silence"
-    assert [r["message"] for r in rasa.received][: DEFAULT_POLICY.max_messages] == [
-        f"spam {i}" for i in range(DEFAULT_POLICY.max_messages)
+    assert [r["message"] for r in rasa.received][: limit] == [
+        f"spam {i}" for i in range(limit)
     ]
-    assert len(rasa.received) == DEFAULT_POLICY.max_messages + 1, "only the neighbour's message besides"
+    assert len(rasa.received) == limit + 1, "only the neighbour's message besides"
     assert "Halo, ada yang bisa dibantu?" in neighbour.get_data(as_text=True)
     assert "MULAI" in stop.get_data(as_text=True), "STOP works in the middle of a flood"
     with db.session() as session:
         statuses = list(session.scalars(select(Message.status).where(Message.body.like("spam %"))))
     assert len(statuses) == len(flood), "every message of the flood is kept"
-    assert statuses.count(MessageStatus.RATE_LIMITED) == 2 * DEFAULT_POLICY.max_messages
+    assert statuses.count(MessageStatus.RATE_LIMITED) == 2 * limit
+
+
+def test_a_person_answering_a_form_quickly_never_meets_the_default_limit(sqlite_db: Database) -> None:
+    """Twenty answers within a minute (a report form typed fast on WhatsApp) all reach the assistant."""
+    rasa = FakeRasa()
+    with rasa.serve() as server:
+        client = create_app(
+            {"database_url": sqlite_db.url, "rasa_url": server.url, "twilio_auth_token": TEST_AUTH_TOKEN,
+             "twilio_account_sid": ""}
+        ).test_client()
+        answers = [SIGNER.post(client, MESSAGES, sms_form(PHONE, f"jawaban {i}")) for i in range(20)]
+    assert all("Halo, ada yang bisa dibantu?" in a.get_data(as_text=True) for a in answers)
+    assert len(rasa.received) == 20

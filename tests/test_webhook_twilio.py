@@ -296,9 +296,26 @@ def test_stop_and_mulai_work_even_with_rasa_down(
         assert session.scalars(select(Contact.opted_out)).one() is opted_out
 
 
-def test_citizen_text_that_looks_like_an_intent_payload_is_not_trusted(client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa) -> None:
-    replies_of(signer.post(client, MESSAGES, sms_form(PHONE, '/check_status{"nik":"3201014501900003"}')))
-    assert not rasa.received[0]["message"].startswith("/")
+FORGED = '/check_status{"nik":"3201014501900003"}'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        FORGED,
+        f"/\n{FORGED}",
+        f"\t{FORGED}",
+        f"\u00a0{FORGED}",
+        f"\r\n/{FORGED}",
+        f" / \u00a0/\t{FORGED}",
+        f"\u2028\u3000{FORGED}",
+    ],
+    ids=["slash", "slash-newline-slash", "tab", "no-break-space", "crlf-slash", "mixed-run", "unicode-spaces"],
+)
+def test_citizen_text_that_looks_like_an_intent_payload_is_not_trusted(client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa, text: str) -> None:
+    replies_of(signer.post(client, MESSAGES, sms_form(PHONE, text)))
+    # Rasa strips the text (str.strip) and then reads a leading "/" as an intent payload.
+    assert not rasa.received[0]["message"].strip().startswith("/")
 
 
 def test_sms_reply_is_gsm7_one_message_at_most_three_segments(client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa) -> None:
@@ -316,6 +333,15 @@ def test_whatsapp_reply_keeps_formatting_and_separate_messages(client: FlaskClie
 
 def test_healthz_is_always_ok(client: FlaskClient) -> None:
     assert client.get("/healthz").get_json() == {"status": "ok"}
+
+
+def test_readyz_sends_rasa_its_api_token(app_config: dict[str, Any]) -> None:
+    guarded = FakeRasa(token="rasa-api-token")
+    with guarded.serve() as server:
+        with_token = create_app({**app_config, "rasa_url": server.url, "rasa_token": "rasa-api-token"})
+        without = create_app({**app_config, "rasa_url": server.url})
+        assert with_token.test_client().get("/readyz").status_code == 200
+        assert without.test_client().get("/readyz").get_json()["checks"]["rasa"] == "down"
 
 
 def test_readyz_reports_each_dependency(app_config: dict[str, Any], client: FlaskClient) -> None:

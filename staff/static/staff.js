@@ -18,7 +18,11 @@
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.status === 401) { window.location.reload(); }
-        if (!response.ok) { throw new Error("HTTP " + response.status); }
+        if (!response.ok) {
+          var error = new Error("HTTP " + response.status);
+          error.status = response.status;
+          throw error;
+        }
         return response.json();
       });
   }
@@ -32,6 +36,7 @@
     if (m.status === "failed" || m.status === "undelivered") {
       meta += " · gagal" + (m.error_code ? " (" + m.error_code + ")" : "");
     }
+    if (m.status === "opted_out") { meta += " · tidak dikirim: warga sudah STOP"; }
     li.appendChild(el("div", "meta", meta));
     li.appendChild(el("div", "body", m.body));
     (m.media || []).forEach(function (url, i) {
@@ -45,18 +50,31 @@
     return li;
   }
 
+  /* The poll URL carries a signed token from the (audited) page view; the server
+   * serves only lines newer than that view. It refuses (403) once the token is a
+   * working day old or access was withdrawn: only a reload, audited again, goes on. */
   function pollTranscript(list) {
     var after = Number(list.dataset.after || 0);
+    var base = list.dataset.pollUrl;
     var status = document.getElementById("chat-status");
     function tick() {
-      getJson(list.dataset.pollUrl + "?after=" + after).then(function (data) {
+      getJson(base + (base.indexOf("?") < 0 ? "?" : "&") + "after=" + after).then(function (data) {
         data.messages.forEach(function (m) {
           if (!list.querySelector('[data-id="' + m.id + '"]')) { list.appendChild(messageItem(m)); }
           after = Math.max(after, m.id);
         });
         if (status) { status.textContent = data.status_label; }
-      }).catch(function () { /* offline for a moment: try again next tick */ })
-        .then(function () { window.setTimeout(tick, CHAT_POLL_MS); });
+        return true;
+      }).catch(function (error) {
+        if (error && error.status === 403) {
+          list.parentNode.insertBefore(el("p", "flash warning",
+            "Pembaruan otomatis berhenti. Muat ulang halaman untuk melihat pesan baru."), list.nextSibling);
+          return false;
+        }
+        return true; /* offline for a moment: try again next tick */
+      }).then(function (again) {
+        if (again) { window.setTimeout(tick, CHAT_POLL_MS); }
+      });
     }
     window.setTimeout(tick, CHAT_POLL_MS);
   }

@@ -1,15 +1,21 @@
 """A scriptable stand-in for Rasa's HTTP API, for webhook tests about Rasa's failures.
 
 End-to-end tests use the real Rasa server; this one only makes Rasa slow, silent or
-chatty on demand.
+chatty on demand. Like Rasa it keeps a tracker per conversation (user events with the
+metadata sent, bot events after them), which the follow-up job reads, and with
+`token` set it guards the HTTP API (not the REST channel) as `rasa run --auth-token` does.
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tests.support.http_stub import StubServer
+
+_TRACKER = re.compile(r"^/conversations/([^/]+)/tracker(/events)?$")
 
 
 @dataclass
@@ -20,16 +26,32 @@ class FakeRasa:
     delay: float = 0.0
     received: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
+    token: str = ""
+    trackers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
-    def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+    def respond(self, method: str, target: str, body: Any) -> tuple[int, Any]:
         if self.down:
             return 503, {}
-        if path == "/status":
-            return 200, {"model_file": "fake.tar.gz"}
+        url = urlsplit(target)
+        path, query = url.path, parse_qs(url.query)
         if method == "POST" and path == "/webhooks/rest/webhook":
             self.received.append(body)
             time.sleep(self.delay)
+            events = self.trackers.setdefault(body["sender"], [])
+            events.append({"event": "user", "text": body["message"], "metadata": body.get("metadata") or {}})
+            events += [{"event": "bot", "text": reply.get("text")} for reply in self.replies]
             return 200, [dict(reply, recipient_id=body["sender"]) for reply in self.replies]
+        if self.token and query.get("token") != [self.token]:
+            return 401, {"status": "failure", "reason": "NotAuthenticated"}
+        if path == "/status":
+            return 200, {"model_file": "fake.tar.gz"}
+        tracker = _TRACKER.match(path)
+        if tracker and method == "GET" and not tracker.group(2):
+            return 200, {"sender_id": tracker.group(1), "events": self.trackers.get(tracker.group(1), [])}
+        if tracker and method == "POST" and tracker.group(2):
+            if (body or {}).get("event") == "restart":
+                self.trackers[tracker.group(1)] = [{"event": "restart"}]
+            return 200, {"sender_id": tracker.group(1)}
         return 404, {}
 
     def serve(self) -> StubServer:

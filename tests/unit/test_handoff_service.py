@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.audit import AuditLog
 from bot import handoff as handoff_module
@@ -27,6 +27,7 @@ from bot.reports import ReportDraft, ReportService
 from bot.reports_models import ComplaintCategory, ReportKind
 from bot.staff_models import AuditEntry
 from bot.staff_users import AccessDenied, StaffDirectory, StaffIdentity
+from bot.subscriptions import set_opted_out
 
 PASSWORD = "kata-sandi-uji-123"
 MAKASSAR_NIK = "7371014501900003"
@@ -414,3 +415,129 @@ def test_figures_count_today_waiting_and_the_median_first_response(db: Database,
 def test_figures_with_nothing_yet(db: Database) -> None:
     figures = dashboard_figures(db, datetime(2026, 11, 23, 3, tzinfo=timezone.utc))
     assert figures.median_first_response_seconds is None and figures.conversations_today == 0
+
+
+# ---- sensitive reports reach no officer they name, in any chat of the reporter -----------
+
+
+def sensitive_report(db: Database, contact_id: int, description: str = "Pak Budi dari kelompok memotong bantuan saya") -> str:
+    reports = ReportService(db, Outbox(db, RecordingTransport()))
+    return reports.create(ReportDraft(
+        kind=ReportKind.PENGADUAN, reporter_contact_id=contact_id, category=ComplaintCategory.POTONGAN_PUNGLI,
+        description=description, subject_nik=MAKASSAR_NIK,
+    )).reference
+
+
+def test_a_later_chat_of_a_sensitive_reporter_is_kept_from_the_officer_the_report_names(db: Database, escalations: Escalations, desk: HandoffDesk, directory: StaffDirectory) -> None:
+    named = staff(directory, "budi", region="73", name="Budi Santoso")
+    other = staff(directory, "ani", region="73", name="Ani Lestari")
+    boss = staff(directory, "boss", "supervisor", name="Kepala Dinas")
+    register_household(db, "+6281200000031")
+    cid = contact(db, "+6281200000031")
+    inbound(db, cid, "Pak Budi dari kelompok memotong bantuan saya")
+    first = escalations.escalate_report(sensitive_report(db, cid)).handoff_id  # type: ignore[union-attr]
+    desk.close(other, first, HandoffOutcome.RESOLVED)
+    inbound(db, cid, "PETUGAS")
+    later = escalations.escalate(cid, HandoffReason.REQUESTED)
+    assert later.created and handoff(db, later.handoff_id).report_reference is None
+    assert desk.inbox(named) == []
+    with pytest.raises(AccessDenied):
+        desk.chat(named, later.handoff_id)
+    with pytest.raises(AccessDenied):
+        desk.lines_after(named, later.handoff_id, 0)
+    with pytest.raises(HandoffRefused):
+        desk.assign(boss, later.handoff_id, named.id)
+    assert [i.id for i in desk.inbox(other)] == [later.handoff_id]
+    assert any("Budi" in line.body for line in desk.chat(other, later.handoff_id).lines)
+
+
+def test_an_open_handoff_reused_for_a_sensitive_report_takes_its_reference(db: Database, escalations: Escalations) -> None:
+    cid = contact(db, "+6281200000032")
+    opened = escalations.escalate(cid, HandoffReason.REQUESTED)
+    ref = sensitive_report(db, cid)
+    again = escalations.escalate_report(ref)
+    assert again is not None and (again.handoff_id, again.created) == (opened.handoff_id, False)
+    assert handoff(db, opened.handoff_id).report_reference == ref
+
+
+def test_the_inbox_reads_sensitive_reports_in_a_fixed_number_of_queries(db: Database, escalations: Escalations, desk: HandoffDesk, directory: StaffDirectory) -> None:
+    viewer = staff(directory, "ani", name="Ani Lestari")
+    statements: list[str] = []
+
+    def count(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement)
+
+    def inbox_queries() -> int:
+        statements.clear()
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            desk.inbox(viewer)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(statements)
+
+    def add_reporters(first: int, n: int) -> None:
+        for number in range(first, first + n):
+            cid = contact(db, f"+628120000{number:04d}")
+            escalations.escalate_report(sensitive_report(db, cid))
+
+    add_reporters(100, 2)
+    few = inbox_queries()
+    add_reporters(200, 6)
+    assert len(desk.inbox(viewer)) == 8
+    assert inbox_queries() == few
+
+
+# ---- STOP holds for what staff send too --------------------------------------------------
+
+
+def opt_out(db: Database, contact_id: int) -> None:
+    with db.session() as session:
+        key = session.get_one(Contact, contact_id).conversation_key
+    set_opted_out(db, key, True)
+
+
+def test_after_stop_a_staff_reply_is_kept_unsent_and_the_officer_is_told(db: Database, escalations: Escalations, desk: HandoffDesk, directory: StaffDirectory, transport: RecordingTransport) -> None:
+    agent = staff(directory, "agen")
+    cid = contact(db, "+6281200000055")
+    inbound(db, cid, "PETUGAS")
+    hid = escalations.escalate(cid, HandoffReason.REQUESTED).handoff_id
+    opt_out(db, cid)
+    result = desk.reply(agent, hid, "Selamat siang, saya petugas.")
+    assert transport.sent == []
+    assert (result.delivered_to_provider, result.opted_out) == (False, True)
+    assert desk.chat(agent, hid).opted_out, "the chat page shows the STOP"
+    line = desk.chat(agent, hid).lines[-1]
+    assert (line.author, line.status, line.body) == ("Petugas Agen", MessageStatus.OPTED_OUT, "Selamat siang, saya petugas.")
+    assert handoff(db, hid).first_response_at is None, "an unsent reply is no first response"
+    with db.session() as session:
+        assert session.scalar(select(AuditEntry.detail).where(AuditEntry.action == "reply")).endswith("opted_out")
+
+
+def test_after_stop_hand_back_sends_no_notice(db: Database, escalations: Escalations, desk: HandoffDesk, directory: StaffDirectory, transport: RecordingTransport) -> None:
+    agent = staff(directory, "agen")
+    cid = contact(db, "+6281200000063")
+    inbound(db, cid, "halo")
+    hid = escalations.escalate(cid, HandoffReason.REQUESTED).handoff_id
+    opt_out(db, cid)
+    told = desk.hand_back(agent, hid)
+    assert transport.sent == []
+    assert told is False
+    assert handoff(db, hid).status == HandoffStatus.RETURNED
+    line = desk.chat(agent, hid).lines[-1]
+    assert (line.author, line.status, line.body) == ("Sistem", MessageStatus.OPTED_OUT, BOT_BACK_TEXT)
+
+
+def test_after_mulai_staff_replies_go_out_again(db: Database, escalations: Escalations, desk: HandoffDesk, directory: StaffDirectory, transport: RecordingTransport) -> None:
+    agent = staff(directory, "agen")
+    cid = contact(db, "+6281200000056")
+    inbound(db, cid, "PETUGAS")
+    hid = escalations.escalate(cid, HandoffReason.REQUESTED).handoff_id
+    opt_out(db, cid)
+    with db.session() as session:
+        key = session.get_one(Contact, cid).conversation_key
+    set_opted_out(db, key, False)
+    assert not desk.chat(agent, hid).opted_out
+    assert desk.reply(agent, hid, "Halo lagi").delivered_to_provider
+    assert desk.hand_back(agent, hid) is True
+    assert [body for _, body, _ in transport.sent] == ["Halo lagi", BOT_BACK_TEXT]
