@@ -151,7 +151,7 @@ class Conversations:
             opted_out = payload == _SUBSCRIPTION_PAYLOADS[0]
             return [set_opted_out(self.db, stored.conversation_key, opted_out)], MessageStatus.ANSWERED
         if stored.handoff is not None:
-            held = self._answer_held(stored.handoff, stored.contact_id, text, payload, keyword is not None)
+            held = self._answer_held(stored, stored.handoff, text, payload, keyword is not None)
             if held is not None:
                 return held
         if not text:
@@ -165,22 +165,24 @@ class Conversations:
         return self._ask_rasa(stored, payload)
 
     def _answer_held(
-        self, handoff: OpenHandoff, contact_id: int, text: str, payload: str, is_keyword: bool
+        self, stored: _Stored, handoff: OpenHandoff, text: str, payload: str, is_keyword: bool
     ) -> tuple[list[str], str] | None:
-        """The answer while a handoff is open; None lets a keyword go on to the assistant.
+        """The answer while a handoff is open; None lets the message go on to the assistant.
 
         Staff read every such message in the dashboard. Asking for a person again
-        repeats when they answer; distress moves the chat up the inbox.
+        repeats when they answer; distress moves the chat up the inbox. Until an
+        officer claims the chat, keywords go to the assistant, and so do the answers
+        to a form a keyword started.
         """
         if payload == REQUEST_HUMAN_PAYLOAD:
             return [self.escalations.notice_for_open(handoff.id)], MessageStatus.WITH_STAFF
         urgent = escalation_reason(text) if text else None
         if urgent is not None:
-            notice = self.escalations.escalate(contact_id, urgent).notice
+            notice = self.escalations.escalate(stored.contact_id, urgent).notice
             return ([] if handoff.claimed else [notice]), MessageStatus.WITH_STAFF
         if handoff.claimed:
             return [], MessageStatus.WITH_STAFF
-        if is_keyword:
+        if is_keyword or (handoff.bot_answered_last and self.rasa.in_form(stored.conversation_key)):
             return None
         if handoff.waiting_notice_given:
             return [], MessageStatus.WITH_STAFF

@@ -224,22 +224,36 @@ class OpenHandoff:
     claimed: bool
     # Since the handoff opened, the citizen was told once more when an officer will answer.
     waiting_notice_given: bool
+    # The citizen's previous message in this handoff was answered by the bot (a keyword),
+    # so this one may answer a question the bot asked.
+    bot_answered_last: bool
 
 
 def _as_open(session: Session, handoff: Handoff | None) -> OpenHandoff | None:
     if handoff is None:
         return None
+    in_handoff = (
+        Message.contact_id == handoff.contact_id,
+        Message.direction == Direction.INBOUND,
+        Message.created_at >= handoff.created_at,
+    )
     reply = aliased(Message)
     told = session.scalar(
         select(func.count(Message.id)).where(
-            Message.contact_id == handoff.contact_id,
-            Message.direction == Direction.INBOUND,
+            *in_handoff,
             Message.status == MessageStatus.WITH_STAFF,
-            Message.created_at >= handoff.created_at,
             exists().where(reply.in_reply_to_id == Message.id),
         )
     )
-    return OpenHandoff(handoff.id, handoff.status == HandoffStatus.CLAIMED, bool(told))
+    previous = session.scalar(
+        select(Message.status)
+        .where(*in_handoff, Message.status.in_((MessageStatus.ANSWERED, MessageStatus.WITH_STAFF)))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+    return OpenHandoff(
+        handoff.id, handoff.status == HandoffStatus.CLAIMED, bool(told), previous == MessageStatus.ANSWERED
+    )
 
 
 def open_handoff(session: Session, contact_id: int) -> OpenHandoff | None:

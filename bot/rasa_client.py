@@ -89,6 +89,24 @@ class RasaClient:
                 texts.append(event["text"])
         return texts or None
 
+    def in_form(self, sender: str) -> bool:
+        """Whether the conversation is half-way through a form (Rasa's active loop).
+
+        A citizen waiting for an officer may start a report with a keyword; the answers
+        to the form's questions are then for the bot, not the officer. Unreadable
+        counts as no: the message then waits for the officer, and nothing is lost.
+        """
+        try:
+            response = self._http.get(
+                f"{self.base_url}/conversations/{sender}/tracker",
+                params={**self._auth, "include_events": "NONE"},
+                timeout=self.timeout,
+            )
+            response.raise_for_status()
+            return bool((response.json().get("active_loop") or {}).get("name"))
+        except (requests.RequestException, ValueError, AttributeError):
+            return False
+
     def reset(self, sender: str) -> None:
         """Restart a conversation's tracker so the bot forgets stale context."""
         url = f"{self.base_url}/conversations/{sender}/tracker/events"

@@ -98,6 +98,18 @@ def test_while_waiting_for_an_officer_keywords_are_answered_and_free_text_is_tol
     ]
 
 
+def test_while_waiting_a_form_started_by_a_keyword_gets_its_answers(client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa) -> None:
+    say(client, signer, "PETUGAS")
+    assert say(client, signer, "ADU") == ["Halo, ada yang bisa dibantu?"]
+    rasa.active_loop = "report_form"
+    assert say(client, signer, "2") == ["Halo, ada yang bisa dibantu?"], "the form's answer reaches the bot"
+    assert say(client, signer, "uang belum cair") == ["Halo, ada yang bisa dibantu?"]
+    rasa.active_loop = ""
+    told = say(client, signer, "pak tolong dibantu")
+    assert len(told) == 1 and told[0].startswith(WAITING_LEAD), "after the form, free text is the officer's again"
+    assert [r["message"] for r in rasa.received] == ["/file_complaint", "2", "uang belum cair"]
+
+
 def test_once_an_officer_holds_the_chat_nothing_reaches_rasa_and_staff_see_everything(app: Flask, client: FlaskClient, signer: TwilioSigner, rasa: ResettableRasa, sqlite_db: Database) -> None:
     say(client, signer, "PETUGAS", whatsapp=True)
     staff_services(app).desk.claim(make_staff(app, "agen"), the_handoff(sqlite_db).id)

@@ -27,6 +27,8 @@ class FakeRasa:
     received: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
     token: str = ""
+    # The form the conversation is in, as Rasa's tracker shows it (`active_loop`).
+    active_loop: str = ""
     trackers: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def respond(self, method: str, target: str, body: Any) -> tuple[int, Any]:
@@ -47,7 +49,11 @@ class FakeRasa:
             return 200, {"model_file": "fake.tar.gz"}
         tracker = _TRACKER.match(path)
         if tracker and method == "GET" and not tracker.group(2):
-            return 200, {"sender_id": tracker.group(1), "events": self.trackers.get(tracker.group(1), [])}
+            return 200, {
+                "sender_id": tracker.group(1),
+                "events": self.trackers.get(tracker.group(1), []),
+                "active_loop": {"name": self.active_loop} if self.active_loop else {},
+            }
         if tracker and method == "POST" and tracker.group(2):
             if (body or {}).get("event") == "restart":
                 self.trackers[tracker.group(1)] = [{"event": "restart"}]
