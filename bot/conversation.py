@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -37,11 +38,16 @@ log = logging.getLogger(__name__)
 
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REPLAY_POLL_SECONDS = 0.1
-# Storing the replies is retried this often, a moment apart, before giving up on it.
-_STORE_ATTEMPTS = 3
-_STORE_RETRY_SECONDS = 0.5
+# Replies that could not be stored are tried again in the background, waiting twice as
+# long each time, for this long: well inside the follow-up job's `stale_after` (two
+# minutes, bot/followup.py), so a brief outage ends with the replies stored before the
+# job ever looks at the message.
+_STORE_FIRST_RETRY_SECONDS = 0.5
+_STORE_GIVE_UP_SECONDS = 60.0
 # States of a message whose first request is still at work on it.
 _IN_PROGRESS = (MessageStatus.RECEIVED, MessageStatus.AT_RASA)
+# States of a message nobody has answered yet.
+_UNSETTLED = (*_IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
 
@@ -107,7 +113,11 @@ class Conversations:
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
         answer, status = self._answer(stored, body.strip(), bool(inbound.media))
         texts = [format_for_channel(text, stored.channel) for text in answer]
-        self._store_replies_retrying(stored, texts, status)
+        try:
+            self._store_replies(stored, texts, status)
+        except OperationalError as exc:
+            log.error("replies to message %d not stored, retrying: %s", stored.message_id, exc.__class__.__name__)
+            threading.Thread(target=self._store_replies_later, args=(stored, texts, status), daemon=True).start()
         return InboundResult(texts)
 
     def answer_stored(self, message_id: int) -> tuple[list[str], str]:
@@ -135,11 +145,11 @@ class Conversations:
                 log.warning("message %d: Rasa's tracker not readable: %s", message_id, exc)
                 return [], MessageStatus.NEEDS_FOLLOWUP
             if ran is not None:
-                # Rasa ran this turn already; running it again would repeat its effects
-                # (a second report, a second answer). A request that got as far as Rasa
-                # answered the citizen itself, unless it only apologised.
-                log.info("message %d: Rasa had run this turn; not run again", message_id)
-                answer = self._joined(ran, stored.channel) if earlier == MessageStatus.NEEDS_FOLLOWUP else []
+                # Rasa ran this turn already: running it again would repeat its effects
+                # (a form moved on twice, a second report). Its answer never reached the
+                # citizen: the request apologised (time-out) or died before answering.
+                log.info("message %d: Rasa had answered this turn; its answer sent, not run again", message_id)
+                answer = self._joined(ran, stored.channel)
                 return [format_for_channel(reply, stored.channel) for reply in answer], MessageStatus.ANSWERED
         answer, status = self._answer(stored, text, has_media)
         return [format_for_channel(reply, stored.channel) for reply in answer], status
@@ -195,7 +205,9 @@ class Conversations:
         `received`, and the follow-up job would run the same turn through Rasa again.
         """
         try:
-            self._mark_at_rasa(stored.message_id)
+            if not self._mark_at_rasa(stored.message_id):
+                log.info("message %d was settled meanwhile by another run; Rasa not asked", stored.message_id)
+                return [], MessageStatus.ANSWERED
         except OperationalError as exc:
             log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
             return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
@@ -217,15 +229,19 @@ class Conversations:
         """One SMS instead of several: each costs the user a segment or more."""
         return texts if channel == Channel.WHATSAPP else ["\n".join(texts)]
 
-    def _mark_at_rasa(self, message_id: int) -> None:
-        """Record that the message goes to Rasa now, keeping its `updated_at` (the follow-up's claim)."""
+    def _mark_at_rasa(self, message_id: int) -> bool:
+        """Record that the message goes to Rasa now; False when it was settled meanwhile.
+
+        `updated_at` is kept: it is the follow-up job's claim on the message.
+        """
         with self.db.session() as session:
-            session.execute(
+            result = session.execute(
                 update(Message)
-                .where(Message.id == message_id)
+                .where(Message.id == message_id, Message.status.in_(_UNSETTLED))
                 .values(status=MessageStatus.AT_RASA, updated_at=Message.updated_at)
                 .execution_options(synchronize_session=False)
             )
+            return result.rowcount == 1
 
     def _store_inbound(self, inbound: InboundMessage, address: Address, body: str) -> _Stored | None:
         """Store the message; None when this provider id was stored before (a replay)."""
@@ -276,23 +292,24 @@ class Conversations:
                 )
             )
 
-    def _store_replies_retrying(self, stored: _Stored, texts: list[str], status: str) -> None:
-        """Store the replies, trying again for a moment when the database is briefly away.
+    def _store_replies_later(self, stored: _Stored, texts: list[str], status: str) -> None:
+        """Store replies the citizen already has, once the database is back.
 
-        If it stays away the citizen still gets the answer; the message keeps its
-        `at_rasa` mark, so the follow-up job does not run the turn through Rasa again.
+        Until then the message keeps its `at_rasa` mark, so the follow-up job never
+        runs the turn through Rasa again; only if the database stays away past
+        `_STORE_GIVE_UP_SECONDS` (or this process dies) does the job send Rasa's
+        answer from its tracker, which may then reach the citizen a second time.
         """
-        for attempt in range(1, _STORE_ATTEMPTS + 1):
+        wait, deadline = _STORE_FIRST_RETRY_SECONDS, time.monotonic() + _STORE_GIVE_UP_SECONDS
+        while time.monotonic() + wait < deadline:
+            time.sleep(wait)
             try:
                 self._store_replies(stored, texts, status)
+                log.info("replies to message %d stored on a later attempt", stored.message_id)
                 return
-            except OperationalError as exc:
-                log.error(
-                    "replies to message %d not stored (attempt %d): %s",
-                    stored.message_id, attempt, exc.__class__.__name__,
-                )
-                if attempt < _STORE_ATTEMPTS:
-                    time.sleep(_STORE_RETRY_SECONDS)
+            except OperationalError:
+                wait *= 2
+        log.error("replies to message %d not stored; the follow-up job settles it", stored.message_id)
 
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
         with self.db.session() as session:

@@ -8,8 +8,10 @@ answer goes out through the outbox (stored, then sent). The scheduler calls
 A message can also be left `received` or `at_rasa`: stored, then the process
 answering it died (killed, out of memory, a deploy), or its replies could not be
 stored. A message that reached Rasa (`at_rasa`, or `needs_followup` after a time-out)
-is looked up in Rasa's tracker first: a turn Rasa already ran is never run again;
-after a time-out its late answer is sent, otherwise nothing (that request answered). Twilio's retry of it finds the stored row and
+is looked up in Rasa's tracker first: a turn Rasa already answered is never run
+again; its answer, which the citizen did not get (an apology went out, or the request
+died), is sent instead. Replies that merely could not be stored are stored by the
+request itself once the database is back (bot/conversation.py), well before then. Twilio's retry of it finds the stored row and
 waits for an answer that never comes, so the job picks these up too, once they are
 older than any live request can be (`stale_after`, far beyond Twilio's 15 s and
 gunicorn's worker timeout), and runs them through the whole conversation rules

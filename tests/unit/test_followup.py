@@ -176,16 +176,29 @@ def test_messages_not_followed_up_stay_as_they_are(
     assert rasa.received == [] and twilio_api.sent == []
 
 
-def test_a_chat_handed_to_staff_since_stays_with_staff(
+def test_a_chat_an_officer_holds_since_stays_with_staff(
     db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
 ) -> None:
-    message_id = stored(db, timedelta(minutes=5))
+    message_id = stored(db, timedelta(minutes=5), body="halo, tolong dibantu")
+    with db.session() as session:
+        contact = session.scalars(select(Contact)).one()
+        session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status="claimed"))
+    assert retry_followups(services) == 1
+    assert status_of(db, message_id) == MessageStatus.WITH_STAFF
+    assert rasa.received == [] and twilio_api.sent == []
+
+
+def test_a_keyword_kept_for_follow_up_is_answered_while_the_citizen_waits_for_an_officer(
+    db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
+) -> None:
+    message_id = stored(db, timedelta(minutes=5), body="JADWAL")
     with db.session() as session:
         contact = session.scalars(select(Contact)).one()
         session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status="waiting"))
     assert retry_followups(services) == 1
-    assert status_of(db, message_id) == MessageStatus.WITH_STAFF
-    assert rasa.received == [] and twilio_api.sent == []
+    assert status_of(db, message_id) == MessageStatus.ANSWERED
+    assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule"]
+    assert sent_to(twilio_api) == [(PHONE, "Jadwal PKH: 27/11.")]
 
 
 def test_whatsapp_answers_go_out_as_separate_whatsapp_messages(
