@@ -15,4 +15,8 @@ from actions import runtime
 from actions import status
 from actions import subscriptions
 
+# The action server keys the NIK look-up counter with SECRET_KEY, so it must not start
+# without one; rasa_sdk imports this package as it starts, before serving anything.
+runtime.settings()
+
 __all__ = ["base", "handoff", "menu", "report_form", "reports", "runtime", "status", "subscriptions"]

@@ -22,7 +22,8 @@ def settings() -> Settings:
     """The process settings, read from the environment (and `.env`) once.
 
     The action server keys the NIK look-up counter with SECRET_KEY, so it refuses to
-    run without one, as the web app does.
+    start without one (actions/__init__.py asks for the settings on import), as the
+    web app does.
     """
     loaded = load_settings()
     loaded.require_secret_key()

@@ -7,9 +7,11 @@ exported `DATABASE_URL` always wins, and an empty line in `.env` never blanks an
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -57,7 +59,7 @@ class Settings:
     public_base_url: str = ""
     # Rasa's HTTP API (trackers, model) is served only with this token (`rasa run --auth-token`).
     rasa_token: str = ""
-    # Signs staff session cookies and keys the NIK look-up counter: no default, see require_secret_key.
+    # Signs staff session cookies and keys the NIK look-up counter: no default (require_secret_key).
     secret_key: str = ""
     development: bool = False
     # Reverse proxies in front of the app whose X-Forwarded-* headers are believed (werkzeug's ProxyFix).
@@ -121,8 +123,8 @@ class Settings:
 
     @property
     def effective_secret_key(self) -> str:
-        """The key to sign with: the configured one, or a random one per process in development."""
-        return self.secret_key or _DEVELOPMENT_KEY
+        """The key to sign with: the configured one, or in development this machine's own."""
+        return self.secret_key or development_key()
 
     @property
     def twilio_enabled(self) -> bool:
@@ -137,7 +139,33 @@ class Settings:
         return replace(self, **known)
 
 
-_DEVELOPMENT_KEY = secrets.token_urlsafe(32)
+DEVELOPMENT_KEY_FILE = PROJECT_ROOT / "instance" / "development-secret-key"
+
+
+@functools.cache
+def development_key() -> str:
+    """A random key made once per machine (instance/development-secret-key, mode 600).
+
+    Never a key written in the code, and shared by every process of the checkout, so
+    gunicorn's workers and the action server agree on sessions, CSRF and hashes.
+    """
+    folder = DEVELOPMENT_KEY_FILE.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    if not DEVELOPMENT_KEY_FILE.exists():
+        # Written whole, then linked into place: two processes starting together
+        # both end up reading the one that got there first, never a half-written file.
+        descriptor, draft = tempfile.mkstemp(dir=folder)
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+        try:
+            os.link(draft, DEVELOPMENT_KEY_FILE)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return DEVELOPMENT_KEY_FILE.read_text().strip()
+
+
 _reported_shadowed: list[str] = []
 
 

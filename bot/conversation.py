@@ -44,10 +44,8 @@ _REPLAY_POLL_SECONDS = 0.1
 # job ever looks at the message.
 _STORE_FIRST_RETRY_SECONDS = 0.5
 _STORE_GIVE_UP_SECONDS = 60.0
-# States of a message whose first request is still at work on it.
-_IN_PROGRESS = (MessageStatus.RECEIVED, MessageStatus.AT_RASA)
 # States of a message nobody has answered yet.
-_UNSETTLED = (*_IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
+_UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
 
@@ -341,7 +339,7 @@ class Conversations:
                 )
                 if original is None:
                     return []
-                if original.status not in _IN_PROGRESS or time.monotonic() >= deadline:
+                if original.status not in MessageStatus.IN_PROGRESS or time.monotonic() >= deadline:
                     return list(
                         session.scalars(
                             select(Message.body)

@@ -6,16 +6,16 @@ answer goes out through the outbox (stored, then sent). The scheduler calls
 `retry_followups` every minute.
 
 A message can also be left `received` or `at_rasa`: stored, then the process
-answering it died (killed, out of memory, a deploy), or its replies could not be
-stored. A message that reached Rasa (`at_rasa`, or `needs_followup` after a time-out)
+answering it died (killed, out of memory, a deploy). Twilio's retry of it finds the
+stored row and waits for an answer that never comes, so the job picks these up too,
+once they are older than any live request can be (`stale_after`, far beyond Twilio's
+15 s and gunicorn's worker timeout), and runs them through the whole conversation
+rules (STOP, handoff, escalation, Rasa), which is what the dead request would have
+done. A message that reached Rasa (`at_rasa`, or `needs_followup` after a time-out)
 is looked up in Rasa's tracker first: a turn Rasa already answered is never run
 again; its answer, which the citizen did not get (an apology went out, or the request
 died), is sent instead. Replies that merely could not be stored are stored by the
-request itself once the database is back (bot/conversation.py), well before then. Twilio's retry of it finds the stored row and
-waits for an answer that never comes, so the job picks these up too, once they are
-older than any live request can be (`stale_after`, far beyond Twilio's 15 s and
-gunicorn's worker timeout), and runs them through the whole conversation rules
-(STOP, handoff, escalation, Rasa), which is what the dead request would have done.
+request itself once the database is back (bot/conversation.py), well before then.
 
 Exactly once, with any number of job runs at the same time: a run claims a message
 with a conditional UPDATE that moves its `updated_at` past the retry cut-off, and only
@@ -65,9 +65,6 @@ class FollowupPolicy:
 DEFAULT_POLICY = FollowupPolicy()
 # A newer inbound message in one of these states means the conversation moved on.
 _ANSWERED_STATES = (MessageStatus.ANSWERED, MessageStatus.WITH_STAFF)
-# A message left in one of these states belongs to a request that died (or could not
-# store its replies); an `at_rasa` one may have run in Rasa already.
-_IN_PROGRESS = (MessageStatus.RECEIVED, MessageStatus.AT_RASA)
 
 
 def due_followups(db: Database, now: datetime, policy: FollowupPolicy = DEFAULT_POLICY) -> list[int]:
@@ -87,7 +84,7 @@ def due_followups(db: Database, now: datetime, policy: FollowupPolicy = DEFAULT_
             or_(
                 Message.status == MessageStatus.NEEDS_FOLLOWUP,
                 and_(
-                    Message.status.in_(_IN_PROGRESS),
+                    Message.status.in_(MessageStatus.IN_PROGRESS),
                     Message.created_at < now - policy.stale_after,
                 ),
             ),
@@ -110,7 +107,7 @@ def _claim(db: Database, message_id: int, now: datetime, policy: FollowupPolicy)
             update(Message)
             .where(
                 Message.id == message_id,
-                Message.status.in_((MessageStatus.NEEDS_FOLLOWUP, *_IN_PROGRESS)),
+                Message.status.in_((MessageStatus.NEEDS_FOLLOWUP, *MessageStatus.IN_PROGRESS)),
                 Message.updated_at < now - policy.retry_after,
             )
             .values(updated_at=now)

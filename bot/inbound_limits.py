@@ -42,6 +42,13 @@ class InboundPolicy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "InboundPolicy":
+        """The policy INBOUND_MAX_MESSAGES and INBOUND_WINDOW_SECONDS ask for.
+
+        A limit below one message, or a window of no time, would silence every
+        citizen (or nobody) without saying so: refused at start instead.
+        """
+        if settings.inbound_max_messages < 1 or settings.inbound_window_seconds <= 0:
+            raise ValueError("INBOUND_MAX_MESSAGES must be at least 1 and INBOUND_WINDOW_SECONDS above 0")
         return cls(settings.inbound_max_messages, timedelta(seconds=settings.inbound_window_seconds))
 
 

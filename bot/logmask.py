@@ -7,6 +7,7 @@ from every logger that propagates to the root are masked before anything is writ
 from __future__ import annotations
 
 import logging
+import re
 import sys
 
 from gunicorn.glogging import Logger as GunicornLogger
@@ -14,6 +15,8 @@ from gunicorn.glogging import Logger as GunicornLogger
 from bot.nik import mask_niks
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A URL's query string, up to the next space or quote.
+_QUERY_STRING = re.compile(r"\?[^\s\"']+")
 _FORMATTER = logging.Formatter()
 
 
@@ -71,12 +74,27 @@ def configure_logging(level: str = "INFO") -> None:
             handler.addFilter(NikMaskingFilter())
 
 
+class QueryStringFilter(logging.Filter):
+    """Cut query strings out of a record: Kannel's callbacks carry the sender's number
+    (`from=`) and, in get-url mode, the whole message (`text=`) in theirs, and gunicorn
+    writes a failed request's URI into its error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = f"{record.msg} {record.args!r}"
+        record.msg = _QUERY_STRING.sub("?...", message)
+        record.args = None
+        return True
+
+
 class MaskedGunicornLogger(GunicornLogger):
-    """gunicorn's error and access logs with the NIK filter on every handler.
+    """gunicorn's error and access logs without query strings and with NIKs masked.
 
     gunicorn's loggers do not propagate to the root, so configure_logging never sees
-    them; deploy/gunicorn.conf.py names this class, and its access format already
-    leaves query strings out.
+    them; gunicorn.conf.py names this class (its access format also leaves the query
+    string and the referrer out).
     """
 
     def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
@@ -84,4 +102,5 @@ class MaskedGunicornLogger(GunicornLogger):
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
                 if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
+                    handler.addFilter(QueryStringFilter())
                     handler.addFilter(NikMaskingFilter())

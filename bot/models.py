@@ -64,6 +64,8 @@ class MessageStatus:
     FAILED = "failed"
     # Stored instead of sent: the contact had sent STOP and not MULAI since.
     OPTED_OUT = "opted_out"
+    # An inbound message whose request is (or was, if it died) still at work on it.
+    IN_PROGRESS = (RECEIVED, AT_RASA)
 
 
 class Contact(Base):

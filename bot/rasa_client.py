@@ -11,6 +11,8 @@ from typing import Any
 import requests
 
 log = logging.getLogger(__name__)
+# Seconds the in-form check may take while a webhook waits for it.
+_FORM_CHECK_TIMEOUT = 2.0
 
 
 class RasaUnavailable(RuntimeError):
@@ -100,7 +102,8 @@ class RasaClient:
             response = self._http.get(
                 f"{self.base_url}/conversations/{sender}/tracker",
                 params={**self._auth, "include_events": "NONE"},
-                timeout=self.timeout,
+                # The citizen's webhook waits on this; a slow Rasa means "no form".
+                timeout=min(self.timeout, _FORM_CHECK_TIMEOUT),
             )
             response.raise_for_status()
             return bool((response.json().get("active_loop") or {}).get("name"))
@@ -123,7 +126,12 @@ class RasaClient:
             response = self._http.get(f"{self.base_url}/status", params=self._auth, timeout=2)
             if response.status_code == 200:
                 return bool(response.json().get("model_file"))
-            # Without --enable-api (or the token) /status is refused; the root URL still proves liveness.
+            if response.status_code in (401, 403):
+                # A wrong or missing RASA_TOKEN: chats could not be handed back nor
+                # follow-ups settled, so Rasa is not ready for this app.
+                log.error("Rasa refused RASA_TOKEN (HTTP %d)", response.status_code)
+                return False
+            # Without --enable-api /status is absent; the root URL still proves liveness.
             return self._http.get(f"{self.base_url}/", timeout=2).status_code == 200
         except (requests.RequestException, ValueError):
             return False

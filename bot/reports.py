@@ -435,13 +435,11 @@ class ReportService:
             report.status = to_status
             report.updated_at = now
             contact = session.get_one(Contact, report.reporter_contact_id)
-            contact_id, channel, opted_out = contact.id, contact.last_channel, contact.opted_out
+            contact_id, channel = contact.id, contact.last_channel
         log.info("report %s moved to %s by %s", report.reference, to_status, actor)
-        if opted_out:
-            log.info("report %s: reporter opted out, no status notice sent", report.reference)
-        else:
-            text = _status_notice(report.reference, report.kind, to_status, note)
-            self.outbox.send(contact_id, format_for_channel(text, channel), channel)
+        # To a reporter who sent STOP the outbox keeps the notice unsent.
+        text = _status_notice(report.reference, report.kind, to_status, note)
+        self.outbox.send(contact_id, format_for_channel(text, channel), channel)
         return report
 
     def iter_reports(

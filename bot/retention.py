@@ -7,6 +7,9 @@ no handoff. What stays: reports and their history (the programme must answer for
 usul, sanggah and pengaduan), handoff records (who handled which escalation and how
 it ended), the audit log, and contacts who opted out, because forgetting a STOP would
 mean messaging them again. NIK look-up counters delete themselves after 24 hours.
+Staff sign-ins that ended or expired go at every purge (bot/staff_users.py also clears
+a user's own at their next sign-in): they say when an officer worked, and nothing
+needs them once they are over.
 
 Deletion runs in batches, one transaction each, so the webhook never waits long for
 SQLite's write lock; a batch interrupted midway leaves no half-deleted rows.
@@ -16,13 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, delete, exists, func, select, update
+from sqlalchemy import Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import Database
 from bot.handoff_models import Handoff, HandoffMessage
 from bot.models import Contact, Message, utcnow
 from bot.reports_models import Report
+from bot.staff_models import StaffLoginSession
 
 DEFAULT_RETENTION_DAYS = 365
 BATCH_SIZE = 2000
@@ -36,7 +40,14 @@ class PurgeReport:
     messages: int
     staff_reply_links: int
     contacts: int
+    staff_sessions: int
     dry_run: bool
+
+
+def _dead_staff_sessions(now: datetime) -> Select[tuple[int]]:
+    return select(StaffLoginSession.id).where(
+        or_(StaffLoginSession.ended_at.is_not(None), StaffLoginSession.expires_at <= now)
+    )
 
 
 def _old_messages(cutoff: datetime) -> Select[tuple[int]]:
@@ -88,7 +99,8 @@ def purge_chats(
     """Delete chat messages older than `retention_days` and contacts left with nothing."""
     if retention_days < 1:
         raise ValueError("the retention period must be at least one day")
-    cutoff = (now or utcnow()) - timedelta(days=retention_days)
+    now = now or utcnow()
+    cutoff = now - timedelta(days=retention_days)
     if dry_run:
         with db.session() as session:
             old = _old_messages(cutoff)
@@ -98,6 +110,7 @@ def purge_chats(
                 _count(session, old),
                 _count(session, links),
                 _count(session, _forgettable_contacts(cutoff)),
+                _count(session, _dead_staff_sessions(now)),
                 dry_run=True,
             )
     messages = links = 0
@@ -113,4 +126,9 @@ def purge_chats(
             .where(Contact.id.in_(_forgettable_contacts(cutoff)))
             .execution_options(synchronize_session=False)
         ).rowcount
-    return PurgeReport(cutoff, messages, links, contacts, dry_run=False)
+        sessions = session.execute(
+            delete(StaffLoginSession)
+            .where(StaffLoginSession.id.in_(_dead_staff_sessions(now)))
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return PurgeReport(cutoff, messages, links, contacts, sessions, dry_run=False)

@@ -17,7 +17,8 @@ def describe(report: PurgeReport) -> str:
     return (
         f"{'dry run: ' if report.dry_run else ''}{verb} {report.messages} chat messages from "
         f"before {report.cutoff:%Y-%m-%d %H:%M} UTC, {report.staff_reply_links} staff-reply "
-        f"links and {report.contacts} contacts left with nothing; reports, handoff records, "
+        f"links, {report.contacts} contacts left with nothing and {report.staff_sessions} ended "
+        "staff sign-ins; reports, handoff records, "
         "the audit log and opted-out numbers are kept"
     )
 

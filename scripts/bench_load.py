@@ -404,7 +404,7 @@ def gunicorn(database_url: str, rasa_url: str, workers: int, threads: int, log: 
         "ENV_FILE": os.devnull,
     }
     command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(ROOT / "deploy" / "gunicorn.conf.py"),
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", str(threads),
         "app:create_app()",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,7 +42,8 @@ def main() -> None:
             "RASA_TOKEN is not set: Rasa's API would let any local process read and rewrite "
             "conversations. Set it to a long random value (`make run` writes one into .env)."
         )
-    port = int(os.environ.get("RASA_PORT") or 5005)
+    # Rasa listens where the app will call it.
+    port = urlsplit(settings.rasa_url).port or 5005
     command = rasa_command(ensure_model(quiet=True), settings.rasa_token, port)
     os.execve(command[0], command, {**os.environ, **QUIET_RASA})
 

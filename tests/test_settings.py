@@ -16,6 +16,7 @@ import requests
 from sqlalchemy import select
 
 from app import create_app
+from bot import config
 from bot.config import InsecureSettings, load_settings
 from bot.db import Database
 from bot.models import Message
@@ -30,9 +31,14 @@ KANNEL_SECRET = "kannel-secret-from-the-shell"
 
 @pytest.fixture
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    """An environment without the settings these tests set, as on a fresh shell."""
+    """An environment without the settings these tests set, as on a fresh shell.
+
+    Each is set (empty counts as unset) before it is removed, so monkeypatch restores
+    it afterwards even when reading a `.env` put a value into os.environ meanwhile.
+    """
     for name in ("DATABASE_URL", "TWILIO_AUTH_TOKEN", "PUBLIC_BASE_URL", "SECRET_KEY", "RASA_TOKEN", "BANSOS_DEVELOPMENT"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     return monkeypatch
 
 
@@ -64,10 +70,31 @@ def test_the_app_refuses_to_start_without_a_secret_key(clean_env: pytest.MonkeyP
         create_app({"database_url": "sqlite://"})
 
 
-def test_the_development_flag_starts_the_app_on_a_random_key_never_a_public_one(clean_env: pytest.MonkeyPatch) -> None:
+def test_the_action_server_refuses_to_start_without_a_secret_key() -> None:
+    env = {**os.environ, "SECRET_KEY": "", "ENV_FILE": os.devnull}
+    env.pop("BANSOS_DEVELOPMENT", None)
+    started = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "rasa_sdk", "--actions", "actions", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert started.returncode != 0
+    assert "SECRET_KEY is not set" in started.stderr
+
+
+def test_the_development_flag_starts_the_app_on_this_machines_own_random_key(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     clean_env.setenv("BANSOS_DEVELOPMENT", "1")
-    app = create_app({"database_url": "sqlite://"})
-    assert len(app.config["SECRET_KEY"]) >= 32 and app.config["SECRET_KEY"] != "dev-only-change-me"
+    clean_env.setattr(config, "DEVELOPMENT_KEY_FILE", tmp_path / "instance" / "development-secret-key")
+    config.development_key.cache_clear()
+    try:
+        key = create_app({"database_url": "sqlite://"}).config["SECRET_KEY"]
+        assert len(key) >= 32 and key == (tmp_path / "instance" / "development-secret-key").read_text()
+        assert (tmp_path / "instance" / "development-secret-key").stat().st_mode & 0o077 == 0
+        config.development_key.cache_clear()
+        assert create_app({"database_url": "sqlite://"}).config["SECRET_KEY"] == key, "every process agrees"
+    finally:
+        config.development_key.cache_clear()
 
 
 def test_an_older_env_file_gets_the_rasa_token_and_keeps_everything_else(tmp_path: Path) -> None:

@@ -223,18 +223,20 @@ def test_allow_list_takes_networks_and_ipv6(kannel_config: dict[str, Any], remot
 
 
 @pytest.mark.parametrize(
-    "peer, forwarded_for, status",
+    "peer, proxy_headers, status",
     [
-        pytest.param("203.0.113.7", "127.0.0.1", 403, id="forged allowed address from outside"),
-        pytest.param("127.0.0.1", "203.0.113.7", 200, id="Kannel itself, whatever the header says"),
+        pytest.param("203.0.113.7", {"X-Forwarded-For": "127.0.0.1"}, 403, id="forged allowed address from outside"),
+        pytest.param("127.0.0.1", {"X-Forwarded-For": "203.0.113.7"}, 403, id="through a proxy on the same machine"),
+        pytest.param("127.0.0.1", {"Forwarded": "for=203.0.113.7"}, 403, id="standard Forwarded header"),
+        pytest.param("127.0.0.1", {}, 200, id="Kannel itself, directly"),
     ],
 )
-def test_behind_proxy_fix_kannel_is_judged_by_the_socket_peer_not_x_forwarded_for(
-    kannel_config: dict[str, Any], sqlite_db: Database, peer: str, forwarded_for: str, status: int
+def test_kannel_is_judged_by_the_socket_peer_and_refused_through_a_proxy(
+    kannel_config: dict[str, Any], sqlite_db: Database, peer: str, proxy_headers: dict[str, str], status: int
 ) -> None:
     client = create_app({**kannel_config, "trusted_proxy_hops": 1}).test_client()
     query = f"id={new_id()}&from=%2B6281234567890&text=halo&coding=0"
-    headers = {**KANNEL_AUTH, "X-Forwarded-For": forwarded_for}
+    headers = {**KANNEL_AUTH, **proxy_headers}
     assert call(client, INBOUND, query, headers=headers, remote=peer).status_code == status
     assert call(client, DLR, "ref=K-none&type=1", headers=headers, remote=peer).status_code == (
         403 if status == 403 else 404

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("kannel", __name__)
 
 MAX_ID_LENGTH = 64
+_PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
 def _services() -> Services:
@@ -58,6 +59,16 @@ def _peer_address() -> str | None:
     """
     original = request.environ.get("werkzeug.proxy_fix.orig")
     return original["REMOTE_ADDR"] if original else request.remote_addr
+
+
+def _came_through_a_proxy() -> bool:
+    """Kannel calls the app directly, never through the public reverse proxy.
+
+    A proxy on the same machine connects from 127.0.0.1, which the allow-list admits,
+    so a request it forwards from anyone on the internet would pass on its address;
+    every proxy adds these headers, and Kannel sends none of them.
+    """
+    return any(name in request.headers for name in _PROXY_HEADERS)
 
 
 def _source_allowed(address: str | None, allowed: tuple[str, ...]) -> bool:
@@ -85,6 +96,9 @@ def from_kannel(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         settings = _services().settings
         peer = _peer_address()
+        if _came_through_a_proxy():
+            log.warning("rejected Kannel request from %s: it came through a proxy", peer)
+            abort(403)
         if not _source_allowed(peer, settings.kannel_allowed_ips):
             log.warning("rejected Kannel request from %s: not in KANNEL_ALLOWED_IPS", peer)
             abort(403)

@@ -43,6 +43,8 @@ class FakeRasa:
             events.append({"event": "user", "text": body["message"], "metadata": body.get("metadata") or {}})
             events += [{"event": "bot", "text": reply.get("text")} for reply in self.replies]
             return 200, [dict(reply, recipient_id=body["sender"]) for reply in self.replies]
+        if path == "/":
+            return 200, {"hello": "from fake Rasa"}
         if self.token and query.get("token") != [self.token]:
             return 401, {"status": "failure", "reason": "NotAuthenticated"}
         if path == "/status":

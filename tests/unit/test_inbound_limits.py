@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot import replies
+from bot.config import Settings
 from bot.db import Database
 from bot.inbound_limits import InboundPolicy, Verdict, check_inbound
 from bot.models import Contact, Direction, Message, MessageStatus
@@ -118,3 +119,15 @@ def test_messages_in_any_other_state_count(db: Database, status: str) -> None:
     for seconds_ago in (3, 2, 1):
         inbound(db, sender, seconds_ago, status=status)
     assert not verdict_for_new(db, sender).allowed
+
+
+@pytest.mark.parametrize("limit, window", [(0, 60.0), (-1, 60.0), (5, 0.0)])
+def test_a_limit_that_would_silence_everyone_is_refused_at_start(limit: int, window: float) -> None:
+    settings = Settings(secret_key="x", inbound_max_messages=limit, inbound_window_seconds=window)
+    with pytest.raises(ValueError, match="INBOUND_MAX_MESSAGES"):
+        InboundPolicy.from_settings(settings)
+
+
+def test_the_policy_comes_from_the_settings() -> None:
+    policy = InboundPolicy.from_settings(Settings(secret_key="x", inbound_max_messages=12, inbound_window_seconds=30))
+    assert policy == InboundPolicy(12, timedelta(seconds=30))

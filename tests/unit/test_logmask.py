@@ -106,3 +106,22 @@ def test_configure_logging_adds_the_filter_once(clean_root):
     configure_logging()
     for handler in clean_root.handlers:
         assert sum(isinstance(f, NikMaskingFilter) for f in handler.filters) == 1
+
+
+def test_gunicorns_error_log_loses_query_strings_and_masks_niks(capsys: pytest.CaptureFixture[str]) -> None:
+    """gunicorn writes a failed request's URI, query string and all, into its error log."""
+    from gunicorn.config import Config
+
+    from bot.logmask import MaskedGunicornLogger
+
+    config = Config()
+    config.set("errorlog", "-")
+    config.set("accesslog", "-")
+    logger = MaskedGunicornLogger(config)
+    logger.error("Error handling request %s", "/webhooks/kannel/sms?id=1&from=%2B6281234567890&text=CEK+3201015503880003")
+    logger.error("NIK in a message: %s", "3201015503880003")
+    written = capsys.readouterr()
+    text = written.out + written.err
+    assert "/webhooks/kannel/sms?..." in text and "3201********0003" in text
+    for needle in ("6281234567890", "3201015503880003", "CEK"):
+        assert needle not in text

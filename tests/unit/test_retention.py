@@ -13,6 +13,7 @@ from bot.models import Contact, Direction, Message, MessageStatus
 from bot.reports_models import Report
 from bot.retention import purge_chats
 from bot.retention_cli import purge
+from bot.staff_models import StaffLoginSession, StaffUser
 
 # The CLI purges against the real clock, so the history is dated from it too.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -138,5 +139,22 @@ def test_cli_prints_counts_and_dry_run_keeps_data(db: Database, history: dict[st
     result = runner.invoke(purge, [])
     assert result.exit_code == 0, result.output
     assert "deleted 12 chat messages" in result.output
-    assert "1 staff-reply links and 1 contacts" in result.output
+    assert "1 staff-reply links, 1 contacts" in result.output
     assert runner.invoke(purge, ["--days", "0"]).exit_code == 2
+
+
+def test_ended_and_expired_staff_sign_ins_go_and_live_ones_stay(db: Database) -> None:
+    with db.session() as session:
+        officer = StaffUser(username="rina", password_hash="x")
+        session.add(officer)
+        session.flush()
+        for name, ended, expires in (
+            ("logged-out", NOW - timedelta(hours=1), NOW + timedelta(hours=7)),
+            ("expired", None, NOW - timedelta(minutes=1)),
+            ("live", None, NOW + timedelta(hours=3)),
+        ):
+            session.add(StaffLoginSession(id_hash=name.ljust(64, "0"), user_id=officer.id, ended_at=ended, expires_at=expires))
+    assert purge_chats(db, now=NOW, dry_run=True).staff_sessions == 2
+    assert purge_chats(db, now=NOW).staff_sessions == 2
+    with db.session() as session:
+        assert session.scalars(select(StaffLoginSession.id_hash)).all() == ["live".ljust(64, "0")]
