@@ -18,6 +18,7 @@ import uuid
 import xml.etree.ElementTree as ET
 
 import requests
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
 from bot.config import load_env_file, load_settings
@@ -101,13 +102,21 @@ def follow_sandbox(sender: str, interval: float = 2.0) -> None:
     Only in sandbox mode: with Twilio credentials such messages go to the real phone.
     """
     db = Database(load_settings().database_url)
-    after = latest_id(db)
-    while True:
-        time.sleep(interval)
-        for item in sent_to(db, sender, after):
-            label = "petugas" if item.from_staff else "info"
-            print(f"\r{label}> " + item.body.replace("\n", "\n     ") + "\nanda> ", end="", flush=True)
-            after = item.id
+    try:
+        after = latest_id(db)
+        while True:
+            time.sleep(interval)
+            for item in sent_to(db, sender, after):
+                label = "petugas" if item.from_staff else "info"
+                print(f"\r{label}> " + item.body.replace("\n", "\n     ") + "\nanda> ", end="", flush=True)
+                after = item.id
+    except SQLAlchemyError as exc:
+        print(
+            f"\r(messages sent later cannot be shown: {exc.__class__.__name__} reading "
+            f"{db.engine.url.render_as_string(hide_password=True)}; export the same DATABASE_URL "
+            "as the running app)\nanda> ",
+            end="", flush=True,
+        )
 
 
 def main() -> int:
