@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from bot.config import load_settings
-from bot.logmask import configure_logging
+from bot.rules.logmask import configure_logging
 from bot.services import build_services
 
 # Twilio's largest form (1600 chars of text and ten media URLs) is far below this.
@@ -44,11 +44,10 @@ def apply_proxy_fix(app: Flask, hops: int) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from staff import bp as staff_bp
-    from webhooks import health_bp, kannel_bp, twilio_bp
+    from webhooks import blueprints
 
-    app.register_blueprint(health_bp)
-    app.register_blueprint(twilio_bp)
-    app.register_blueprint(kannel_bp)
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
     app.register_blueprint(staff_bp)
 
 

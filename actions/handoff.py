@@ -1,6 +1,6 @@
 """Reaching a person from the conversation: the `request_human` intent and repeated fallbacks.
 
-A thin adapter over bot.handoff.Escalations. The PETUGAS keyword never gets here
+A thin adapter over bot.handoff.service.Escalations. The PETUGAS keyword never gets here
 (the core escalates it without Rasa); these actions cover the NLU's side:
 
 - `action_handoff` answers `request_human` ("mau bicara dengan petugas").
@@ -25,8 +25,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.base import BansosAction
-from bot.handoff import Escalations
-from bot.handoff_models import HandoffReason
+from bot.handoff.service import Escalations
+from bot.handoff.models import HandoffReason
 
 FALLBACK_INTENT = "nlu_fallback"
 FALLBACKS_BEFORE_HANDOFF = 2

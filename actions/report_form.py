@@ -25,14 +25,14 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from bot.nik import InvalidNik, find_niks, parse_nik
-from bot.report_parsing import (
+from bot.rules.nik import InvalidNik, find_niks, parse_nik
+from bot.reports.parsing import (
     match_category,
     match_proposed_for,
     normalise_words,
     parse_one_message,
 )
-from bot.reports import (
+from bot.reports.service import (
     MAX_ATTACHMENTS,
     AttachmentDraft,
     InvalidReport,
@@ -41,7 +41,7 @@ from bot.reports import (
     draft_summary,
     is_sensitive,
 )
-from bot.reports_models import (
+from bot.reports.models import (
     ADDRESS_MAX_CHARS,
     CATEGORIES,
     CONTENT_TYPE_MAX_CHARS,

@@ -1,4 +1,4 @@
-"""Usul, sanggah and pengaduan by chat, and TIKET: the Rasa side of bot.reports.
+"""Usul, sanggah and pengaduan by chat, and TIKET: the Rasa side of bot.reports.service.
 
 `report_form` is one form for the three kinds; actions.report_form decides its
 steps and wording. `validate_report_form` runs every turn of it: when the form
@@ -11,7 +11,7 @@ yields no slot, so Rasa rejects the form for that turn and the rules answer it.
 
 The webhook puts each message's stored `message_id` in the Rasa metadata; on
 WhatsApp the form fetches that message's media (photos as evidence) from
-bot.reports, together with photos sent without a caption since the previous
+bot.reports.service, together with photos sent without a caption since the previous
 answer (the webhook answers those alone, so they never reach Rasa).
 
 Services are built on first use (actions.runtime); database calls run in a worker
@@ -47,10 +47,10 @@ from actions.report_form import (
     question,
     start,
 )
-from bot.channel_routing import make_transport
-from bot.messaging import Outbox
-from bot.reports import AttachmentDraft, InvalidReport, ReportService
-from bot.reports_models import ReportKind
+from bot.channels.routing import make_transport
+from bot.channels.outbox import Outbox
+from bot.reports.service import AttachmentDraft, InvalidReport, ReportService
+from bot.reports.models import ReportKind
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Status, schedule and history in the conversation: the NIK form and the answer.
 
-A thin adapter over bot.status.StatusService, which holds every rule (who may see
+A thin adapter over bot.registry.status.StatusService, which holds every rule (who may see
 what, the rate limit, the wording). The form asks nothing when the sender's phone
 identifies exactly one household; a phone shared by several households is asked to
 pick one by number, so the slot `nik` holds either a NIK or that number until the
@@ -24,8 +24,8 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.base import BansosAction
-from bot.nik import InvalidNik, find_niks, parse_nik
-from bot.status import RETRY_NIK, StatusService, parse_choice
+from bot.rules.nik import InvalidNik, find_niks, parse_nik
+from bot.registry.status import RETRY_NIK, StatusService, parse_choice
 
 NIK_SLOT = "nik"
 TOPIC_SLOT = "status_topic"

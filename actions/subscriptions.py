@@ -15,7 +15,7 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.base import BansosAction
-from bot.subscriptions import set_opted_out
+from bot.conversation.subscriptions import set_opted_out
 
 
 class _ActionSubscription(BansosAction):

@@ -8,13 +8,13 @@ import click
 
 from bot.config import load_settings
 from bot.db import Database
-from bot.demo import DEFAULT_RECIPIENTS, DEMO_PERSONAS, seed_demo
-from bot.importer import ImportFileError, ImportReport, import_disbursements, import_recipients
-from bot.logmask import configure_logging
-from bot.notices_cli import notices
-from bot.reports_cli import reports
-from bot.retention_cli import purge
-from bot.staff_cli import create_admin, staff
+from bot.registry.demo import DEFAULT_RECIPIENTS, DEMO_PERSONAS, seed_demo
+from bot.registry.importer import ImportFileError, ImportReport, import_disbursements, import_recipients
+from bot.rules.logmask import configure_logging
+from bot.notices.cli import notices
+from bot.reports.cli import reports
+from bot.conversation.retention_cli import purge
+from bot.handoff.cli import create_admin, staff
 
 
 def _database() -> Database:

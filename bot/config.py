@@ -64,7 +64,7 @@ class Settings:
     development: bool = False
     # Reverse proxies in front of the app whose X-Forwarded-* headers are believed (werkzeug's ProxyFix).
     trusted_proxy_hops: int = 0
-    # Per-sender inbound limit (bot/inbound_limits.py): a person answering a form never meets it.
+    # Per-sender inbound limit (bot/conversation/limits.py): a person answering a form never meets it.
     inbound_max_messages: int = 30
     inbound_window_seconds: float = 60.0
     default_region: str = "ID"
@@ -72,7 +72,7 @@ class Settings:
     # A replayed MessageSid whose first delivery is still being processed waits this
     # long for the stored reply before answering without one.
     replay_wait_seconds: float = 12.0
-    # Disbursement notices (see bot/notices.py and bot/dispatcher.py).
+    # Disbursement notices (see bot/notices/planning.py and bot/notices/dispatcher.py).
     twilio_notice_content_sid: str = ""
     notice_days_before: int = 3
     # Outcome notices only for disbursements scheduled at most this many days ago, so
@@ -99,7 +99,7 @@ class Settings:
     # Which provider carries SMS: "kannel", "twilio" or "sandbox"; empty means Twilio
     # when its credentials are set, else the sandbox. WhatsApp always goes to Twilio.
     sms_transport: str = ""
-    # Kannel's smsbox sendsms interface (bot/kannel.py) and the URL Kannel calls us back on.
+    # Kannel's smsbox sendsms interface (bot/channels/kannel.py) and the URL Kannel calls us back on.
     kannel_sendsms_url: str = "http://127.0.0.1:13013/cgi-bin/sendsms"
     kannel_username: str = ""
     kannel_password: str = ""

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.channel_routing import make_transport
+from bot.channels.routing import make_transport
 from bot.config import Settings
-from bot.conversation import Conversations
+from bot.conversation.inbound import Conversations
 from bot.db import Database
-from bot.delivery import DeliveryTracker
-from bot.messaging import Outbox
-from bot.pacing import RetryPolicy
-from bot.rasa_client import RasaClient
+from bot.channels.delivery import DeliveryTracker
+from bot.channels.outbox import Outbox
+from bot.notices.pacing import RetryPolicy
+from bot.conversation.rasa_client import RasaClient
 
 
 @dataclass

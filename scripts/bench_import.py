@@ -19,8 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.db import Database  # noqa: E402
-from bot.demo import generate, write_disbursements_csv, write_recipients_csv  # noqa: E402
-from bot.importer import ImportReport, import_disbursements, import_recipients  # noqa: E402
+from bot.registry.demo import generate, write_disbursements_csv, write_recipients_csv  # noqa: E402
+from bot.registry.importer import ImportReport, import_disbursements, import_recipients  # noqa: E402
 from tests.support.databases import fresh_database_url, postgres_base_url  # noqa: E402
 
 

@@ -54,12 +54,12 @@ import requests  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from twilio.request_validator import RequestValidator  # noqa: E402
 
-from bot import replies  # noqa: E402
+from bot.conversation import replies  # noqa: E402
 from bot.db import Database  # noqa: E402
-from bot.demo import DEMO_PERSONAS, seed_demo  # noqa: E402
-from bot.keywords import rasa_input  # noqa: E402
-from bot.models import Contact  # noqa: E402
-from bot.registry_models import Recipient  # noqa: E402
+from bot.registry.demo import DEMO_PERSONAS, seed_demo  # noqa: E402
+from bot.conversation.keywords import rasa_input  # noqa: E402
+from bot.conversation.models import Contact  # noqa: E402
+from bot.registry.models import Recipient  # noqa: E402
 from scripts.rasa_model import ensure_model  # noqa: E402
 from scripts.svgplot import Panel, Point, latency_plot  # noqa: E402
 from tests.support.databases import fresh_database_url  # noqa: E402

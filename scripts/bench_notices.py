@@ -37,10 +37,10 @@ from sqlalchemy import insert  # noqa: E402
 
 from bot.config import Settings  # noqa: E402
 from bot.db import Database  # noqa: E402
-from bot.dispatcher import Dispatcher  # noqa: E402
-from bot.messaging import TwilioTransport  # noqa: E402
-from bot.notices import NoticePlanner  # noqa: E402
-from bot.registry_models import Disbursement, Recipient  # noqa: E402
+from bot.notices.dispatcher import Dispatcher  # noqa: E402
+from bot.channels.twilio import TwilioTransport  # noqa: E402
+from bot.notices.planning import NoticePlanner  # noqa: E402
+from bot.registry.models import Disbursement, Recipient  # noqa: E402
 from tests.support.databases import fresh_database_url, postgres_base_url  # noqa: E402
 from tests.support.fake_twilio import FakeTwilioApi  # noqa: E402
 from tests.support.notices import CONTENT_SID, notice_settings  # noqa: E402

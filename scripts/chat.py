@@ -23,8 +23,8 @@ from twilio.request_validator import RequestValidator
 
 from bot.config import load_env_file, load_settings
 from bot.db import Database
-from bot.kannel import INBOUND_PATH, WEBHOOK_USER, Coding, coding_for
-from bot.sandbox_feed import latest_id, sent_to
+from bot.channels.kannel import INBOUND_PATH, WEBHOOK_USER, Coding, coding_for
+from bot.channels.sandbox import latest_id, sent_to
 
 SERVICE_NUMBER = "+6281100000000"
 KANNEL_SHORT_CODE = "99171"

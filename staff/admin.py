@@ -5,11 +5,11 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 
-from bot.audit import AuditAction
-from bot.importer import ImportFileError
-from bot.reports_models import ReportKind, ReportStatus
-from bot.staff_models import StaffRole
-from bot.staff_users import InvalidStaffUser
+from bot.handoff.audit import AuditAction
+from bot.registry.importer import ImportFileError
+from bot.reports.models import ReportKind, ReportStatus
+from bot.handoff.staff_models import StaffRole
+from bot.handoff.staff_users import InvalidStaffUser
 from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ROLE_LABELS, ActionForm, ImportForm, PasswordForm, UserCreateForm, UserEditForm

@@ -1,6 +1,6 @@
 """Signing in and out, and the role checks every page uses.
 
-The session cookie holds only the id of a server-side session (bot/staff_users.py),
+The session cookie holds only the id of a server-side session (bot/handoff/staff_users.py),
 and every request asks the database whether it is still alive: logout, a password
 change, deactivation or a role change ends it on every web host at once, which a
 signed cookie alone could not do.
@@ -26,8 +26,8 @@ from flask import (
 )
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 
-from bot.staff_services import StaffServices
-from bot.staff_users import MAX_FAILED_LOGINS, LOCKOUT, StaffIdentity
+from bot.handoff.staff_services import StaffServices
+from bot.handoff.staff_users import MAX_FAILED_LOGINS, LOCKOUT, StaffIdentity
 from staff import bp
 from staff.forms import LoginForm
 

@@ -18,8 +18,8 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from bot.handoff import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
-from bot.staff_users import AccessDenied
+from bot.handoff.service import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
+from bot.handoff.staff_users import AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, services
 from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm

@@ -6,11 +6,11 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from bot.handoff import REPLY_MAX_CHARS
-from bot.handoff_models import OUTCOME_NOTE_MAX_CHARS, HandoffOutcome
-from bot.reports_models import NOTE_MAX_CHARS
-from bot.staff_models import FULL_NAME_MAX_CHARS, StaffRole
-from bot.staff_users import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
+from bot.handoff.service import REPLY_MAX_CHARS
+from bot.handoff.models import OUTCOME_NOTE_MAX_CHARS, HandoffOutcome
+from bot.reports.models import NOTE_MAX_CHARS
+from bot.handoff.staff_models import FULL_NAME_MAX_CHARS, StaffRole
+from bot.handoff.staff_users import PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS
 
 ROLE_LABELS = {
     StaffRole.AGENT: "Petugas (wilayahnya)",

@@ -6,13 +6,13 @@ from typing import Any
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from bot.models import utcnow
-from bot.regions import PROVINCES
-from bot.reports import ReportNotFound, StatusChangeNotAllowed
-from bot.reports_models import ReportKind, ReportStatus
-from bot.staff_models import StaffRole
-from bot.staff_reports import ReportDetail, ReportFilters
-from bot.staff_users import AccessDenied
+from bot.conversation.models import utcnow
+from bot.rules.regions import PROVINCES
+from bot.reports.service import ReportNotFound, StatusChangeNotAllowed
+from bot.reports.models import ReportKind, ReportStatus
+from bot.handoff.staff_models import StaffRole
+from bot.reports.staff_view import ReportDetail, ReportFilters
+from bot.handoff.staff_users import AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ActionForm, ExportForm, StatusForm

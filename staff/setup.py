@@ -12,9 +12,9 @@ from flask import Flask, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from bot.regions import DEFAULT_ZONE
-from bot.staff_services import build_staff_services
-from bot.staff_users import SESSION_LIFETIME
+from bot.rules.regions import DEFAULT_ZONE
+from bot.handoff.staff_services import build_staff_services
+from bot.handoff.staff_users import SESSION_LIFETIME
 from staff import bp
 from staff.auth import login_manager
 
@@ -34,7 +34,7 @@ def _init_app(state: BlueprintSetupState) -> None:
     app: Flask = state.app
     services = app.extensions["bansos"]
     # The dashboard is the only user of the session cookie, so its settings are app-wide.
-    # The cookie lives as long as the server-side session it names (bot/staff_users.py).
+    # The cookie lives as long as the server-side session it names (bot/handoff/staff_users.py).
     app.config.update(
         WTF_CSRF_CHECK_DEFAULT=False,
         WTF_CSRF_TIME_LIMIT=int(SESSION_LIFETIME.total_seconds()),

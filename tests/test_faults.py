@@ -29,12 +29,12 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 
 from app import create_app
-from bot import replies
+from bot.conversation import replies
 from bot.config import Settings
 from bot.db import Database
-from bot.demo import seed_demo
-from bot.followup import DEFAULT_POLICY, retry_followups
-from bot.models import Direction, Message, MessageStatus, utcnow
+from bot.registry.demo import seed_demo
+from bot.conversation.followup import DEFAULT_POLICY, retry_followups
+from bot.conversation.models import Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
 from scripts.rasa_model import ensure_model
 from tests.support.fake_rasa import FakeRasa

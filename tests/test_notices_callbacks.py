@@ -14,13 +14,13 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.dispatcher import Dispatcher
-from bot.messaging import TwilioTransport
-from bot.models import Channel, Contact
-from bot.notice_ops import ResultGroup, results
-from bot.notices import NoticePlanner
-from bot.notices_models import Notice, NoticeAttempt, NoticeStatus
-from bot.registry_models import Recipient
+from bot.notices.dispatcher import Dispatcher
+from bot.channels.twilio import TwilioTransport
+from bot.conversation.models import Channel, Contact
+from bot.notices.ops import ResultGroup, results
+from bot.notices.planning import NoticePlanner
+from bot.notices.models import Notice, NoticeAttempt, NoticeStatus
+from bot.registry.models import Recipient
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.http_stub import StubServer
 from tests.support.notices import CONTENT_SID, T0, add_disbursement, add_recipient, day_after, notice_settings

@@ -9,10 +9,10 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.notices_cli import notices
-from bot.notices_models import Notice, NoticeStatus
-from bot.registry_models import Recipient
-from bot.scheduler import Lease
+from bot.notices.cli import notices
+from bot.notices.models import Notice, NoticeStatus
+from bot.registry.models import Recipient
+from bot.notices.scheduler import Lease
 from tests.support.notices import add_disbursement, add_households, add_recipient
 
 

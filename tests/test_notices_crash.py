@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.notices import NoticePlanner
-from bot.notices_models import Notice, NoticeStatus
+from bot.notices.planning import NoticePlanner
+from bot.notices.models import Notice, NoticeStatus
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.notices import add_households, notice_settings, settings_env
 

@@ -17,14 +17,15 @@ from sqlalchemy import select, update
 
 from bot.config import Settings
 from bot.db import Database
-from bot.dispatcher import Dispatcher
-from bot.messaging import SendResult, Template, TwilioTransport
-from bot.models import Channel, Contact
-from bot.notice_ops import ResultGroup, results, set_paused
-from bot.notices import NoticePlanner
-from bot.notices_models import AttemptStatus, Notice, NoticeAttempt, NoticeStatus
-from bot.registry_models import Disbursement, DisbursementStatus, Recipient
-from bot.subscriptions import set_opted_out
+from bot.notices.dispatcher import Dispatcher
+from bot.channels.outbox import SendResult, Template
+from bot.channels.twilio import TwilioTransport
+from bot.conversation.models import Channel, Contact
+from bot.notices.ops import ResultGroup, results, set_paused
+from bot.notices.planning import NoticePlanner
+from bot.notices.models import AttemptStatus, Notice, NoticeAttempt, NoticeStatus
+from bot.registry.models import Disbursement, DisbursementStatus, Recipient
+from bot.conversation.subscriptions import set_opted_out
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.http_stub import StubServer
 from tests.support.notices import (

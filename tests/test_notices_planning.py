@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from bot.db import Database
-from bot.models import Channel, Contact
-from bot.notices import NoticePlanner
-from bot.notices_models import Notice, NoticeCampaign, NoticeKind, NoticeStatus
-from bot.registry_models import Disbursement, DisbursementStatus, Recipient
+from bot.conversation.models import Channel, Contact
+from bot.notices.planning import NoticePlanner
+from bot.notices.models import Notice, NoticeCampaign, NoticeKind, NoticeStatus
+from bot.registry.models import Disbursement, DisbursementStatus, Recipient
 from tests.support.notices import (
     CONTENT_SID,
     T0,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -14,8 +15,8 @@ from typing import Any
 from sqlalchemy import select, text
 
 from bot.db import Database
-from bot.notices_models import Notice, NoticeStatus, SchedulerLease
-from bot.scheduler import Lease, build_scheduler, renewed
+from bot.notices.models import Notice, NoticeStatus, SchedulerLease
+from bot.notices.scheduler import Lease, build_scheduler, renewed
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.notices import add_households, notice_settings, settings_env
 
@@ -69,7 +70,7 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     assert jobs["plan_notices"].misfire_grace_time == 600
     assert jobs["dispatch_notices"].misfire_grace_time == 15
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
-    assert jobs["plan_notices"].func_ref == "bot.scheduler:plan_notices"
+    assert jobs["plan_notices"].func_ref == "bot.notices.scheduler:plan_notices"
     planned = scheduler.get_job("plan_notices").next_run_time
     later = planned + timedelta(minutes=7)
     scheduler.modify_job("plan_notices", next_run_time=later)
@@ -88,11 +89,31 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     reconfigured.shutdown(wait=False)
 
 
+def test_a_job_stored_under_the_old_module_name_is_replaced(db: Database) -> None:
+    """Before bot/ was split by concern the jobs were stored as `bot.scheduler:…`."""
+    settings = notice_settings(db)
+    build_scheduler(db, settings).shutdown(wait=False)
+    with db.engine.begin() as conn:
+        for job_id, state in conn.execute(text("SELECT id, job_state FROM apscheduler_jobs")).all():
+            old = pickle.loads(state)
+            old["func"] = old["func"].replace("bot.notices.scheduler", "bot.old_scheduler_module")
+            conn.execute(
+                text("UPDATE apscheduler_jobs SET job_state = :state WHERE id = :id"),
+                {"state": pickle.dumps(old), "id": job_id},
+            )
+    restarted = build_scheduler(db, settings)
+    assert {job.func_ref for job in restarted.get_jobs()} == {
+        "bot.notices.scheduler:plan_notices", "bot.notices.scheduler:dispatch_notices",
+        "bot.notices.scheduler:follow_up",
+    }
+    restarted.shutdown(wait=False)
+
+
 def _start(settings_vars: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, **settings_vars, "PYTHONPATH": str(ROOT)}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "bot.scheduler"],
+            [sys.executable, "-m", "bot.notices.scheduler"],
             cwd=log.parent,
             env=env,
             stdout=out,

@@ -19,7 +19,7 @@ from app import create_app
 from bot import config
 from bot.config import InsecureSettings, load_settings
 from bot.db import Database
-from bot.models import Message
+from bot.conversation.models import Message
 from scripts import init_env
 from tests.support.processes import ROOT, free_port
 from tests.support.twilio import TwilioSigner, sms_form

@@ -11,9 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.registry_models import Recipient
-from bot.staff_cli import create_admin, staff
-from bot.staff_models import AuditEntry, StaffUser
+from bot.registry.models import Recipient
+from bot.handoff.cli import create_admin, staff
+from bot.handoff.staff_models import AuditEntry, StaffUser
 from tests.support.staff import csrf_token, login, make_staff, post_form, signed_in
 
 ADMIN_PAGES = ["/staff/admin/users", "/staff/admin/import", "/staff/admin/audit"]

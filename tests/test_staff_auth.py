@@ -13,9 +13,9 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.db import Database
-from bot.models import utcnow
-from bot.staff_models import AuditEntry, StaffLoginSession, StaffUser
-from bot.staff_users import LOCKOUT, MAX_FAILED_LOGINS, SESSION_LIFETIME
+from bot.conversation.models import utcnow
+from bot.handoff.staff_models import AuditEntry, StaffLoginSession, StaffUser
+from bot.handoff.staff_users import LOCKOUT, MAX_FAILED_LOGINS, SESSION_LIFETIME
 from tests.support.staff import PASSWORD, csrf_token, login, make_staff, post_form, signed_in, staff_services
 
 

@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.db import Database
-from bot.handoff_models import Handoff, HandoffStatus
-from bot.models import Message
-from bot.registry_models import Recipient
-from bot.staff_models import AuditEntry
+from bot.handoff.models import Handoff, HandoffStatus
+from bot.conversation.models import Message
+from bot.registry.models import Recipient
+from bot.handoff.staff_models import AuditEntry
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.staff import make_staff, post_form, signed_in
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, sms_form, whatsapp_form

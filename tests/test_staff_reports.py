@@ -10,11 +10,12 @@ from flask import Flask
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.messaging import Outbox, SandboxTransport
-from bot.models import Channel, Contact, Direction, Message
-from bot.reports import ReportDraft, ReportService
-from bot.reports_models import ComplaintCategory, Report, ReportKind, SanggahReason
-from bot.staff_models import AuditEntry
+from bot.channels.outbox import Outbox
+from bot.channels.sandbox import SandboxTransport
+from bot.conversation.models import Channel, Contact, Direction, Message
+from bot.reports.service import ReportDraft, ReportService
+from bot.reports.models import ComplaintCategory, Report, ReportKind, SanggahReason
+from bot.handoff.staff_models import AuditEntry
 from tests.support.reports import insert_reports
 from tests.support.staff import make_staff, post_form, signed_in
 

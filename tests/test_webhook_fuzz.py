@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from sqlalchemy import func, inspect, select
 
 from app import MAX_REQUEST_BYTES, create_app
-from bot import replies
+from bot.conversation import replies
 from bot.db import Database
-from bot.models import Contact, Message, MessageStatus
+from bot.conversation.models import Contact, Message, MessageStatus
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, new_message_sid, sms_form
 

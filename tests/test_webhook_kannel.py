@@ -19,11 +19,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app import create_app
-from bot import replies
-from bot.conversation import InboundResult
+from bot.conversation import replies
+from bot.conversation.inbound import InboundResult
 from bot.db import Database
-from bot.models import Contact, Direction, Message, MessageStatus
-from bot.smstext import is_gsm7, segment_count
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.fake_rasa import FakeRasa
 from tests.support.twilio import TwilioSigner, whatsapp_form
 

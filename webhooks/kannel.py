@@ -23,26 +23,16 @@ from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, abort, current_app, request
 
-from bot.conversation import InboundMessage
-from bot.delivery import StatusReport
-from bot.kannel import (
-    DLR_PATH,
-    DLR_STATUSES,
-    INBOUND_PATH,
-    PROVIDER,
-    WEBHOOK_USER,
-    decode_text,
-    dlr_error_code,
-)
-from bot.models import Channel
+from bot.channels.kannel import DLR_PATH, INBOUND_PATH, WEBHOOK_USER, inbound_message, status_report
+from bot.conversation.inbound import InboundMessage, InvalidInbound
+from bot.conversation.models import Channel
 from bot.services import Services
-from bot.smstext import format_for_channel
+from bot.rules.smstext import format_for_channel
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("kannel", __name__)
 
-MAX_ID_LENGTH = 64
 _PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
 
 
@@ -120,32 +110,18 @@ def _raw_query() -> dict[str, bytes]:
     return {key: value.encode("latin-1") for key, value in pairs}
 
 
-def _field(params: dict[str, bytes], name: str) -> str:
-    return params.get(name, b"").decode("utf-8", errors="replace").strip()
-
-
 def parse_inbound() -> InboundMessage:
-    """The typed inbound message; 400 when Kannel's message id or sender is missing.
+    """Kannel's request in the core's terms; 400 when its message id or sender is missing.
 
     Kannel's `get-url` carries the text in the query (`text=%b`); its `post-url` sends
     it as the body, with the charset in the Content-Type.
     """
     params = _raw_query()
-    message_id = _field(params, "id")
-    sender = _field(params, "from")
-    if not message_id or not sender or len(message_id) > MAX_ID_LENGTH:
-        abort(400, description="id and from are required")
-    if "text" in params:
-        data, charset = params["text"], _field(params, "charset")
-    else:
-        data = request.get_data(cache=False)
-        charset = request.mimetype_params.get("charset") or _field(params, "charset")
-    return InboundMessage(
-        provider=PROVIDER,
-        provider_sid=message_id,
-        sender=sender,
-        body=decode_text(data, _field(params, "coding"), charset),
-    )
+    body = None if "text" in params else request.get_data(cache=False)
+    try:
+        return inbound_message(params, body, request.mimetype_params.get("charset"))
+    except InvalidInbound as exc:
+        abort(400, description=str(exc))
 
 
 def _plain(text: str) -> Response:
@@ -165,21 +141,12 @@ def sms() -> Response:
 @bp.get(DLR_PATH)
 @from_kannel
 def dlr() -> Response:
-    params = _raw_query()
-    ref = _field(params, "ref")
-    raw_type = _field(params, "type")
-    if not ref or len(ref) > MAX_ID_LENGTH or not raw_type.isdigit():
-        abort(400, description="ref and a numeric type are required")
-    ours = DLR_STATUSES.get(int(raw_type))
-    if ours is None:
-        log.info("ignored Kannel DLR type %s for %s", raw_type[:8], ref)
+    try:
+        report = status_report(_raw_query())
+    except InvalidInbound as exc:
+        abort(400, description=str(exc))
+    if report is None:
         return _plain("ignored")
-    report = StatusReport(
-        provider=PROVIDER,
-        provider_sid=ref,
-        status=ours,
-        error_code=dlr_error_code(_field(params, "reply")),
-    )
     if not _services().delivery.record(report):
         # A report can overtake the sender's own bookkeeping of the message id; a
         # failed answer makes Kannel try again (smsbox `http-request-retry`).

@@ -6,7 +6,6 @@ with TwiML. Everything else happens in bot/.
 from __future__ import annotations
 
 import logging
-import re
 from functools import wraps
 from typing import Any, Callable
 
@@ -14,19 +13,14 @@ from flask import Blueprint, Response, abort, current_app, request
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from bot.conversation import InboundMessage
-from bot.delivery import TWILIO_STATUSES, StatusReport
+from bot.channels.delivery import StatusReport
+from bot.channels.twilio import PROVIDER, TWILIO_STATUSES, parse_inbound, valid_sid
+from bot.conversation.inbound import InvalidInbound
 from bot.services import Services
 
 log = logging.getLogger(__name__)
 
 bp = Blueprint("twilio", __name__, url_prefix="/webhooks/twilio")
-
-PROVIDER = "twilio"
-MAX_MEDIA = 10
-# Twilio's ids are "SM"/"MM" and 32 hex digits; anything else (a NUL byte, which
-# PostgreSQL refuses to store, among others) is not from Twilio.
-_SID_RE = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 def _services() -> Services:
@@ -61,30 +55,6 @@ def signed(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def parse_inbound(form: Any) -> InboundMessage:
-    """The typed inbound message; 400 when Twilio's required fields are missing."""
-    sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
-    sender = (form.get("From") or "").strip()
-    if not sender or not _SID_RE.fullmatch(sid):
-        abort(400, description="a Twilio MessageSid and From are required")
-    try:
-        num_media = min(int(form.get("NumMedia") or 0), MAX_MEDIA)
-    except ValueError:
-        num_media = 0
-    media = [
-        {"url": form[f"MediaUrl{i}"], "content_type": form.get(f"MediaContentType{i}", "")}
-        for i in range(num_media)
-        if form.get(f"MediaUrl{i}")
-    ]
-    return InboundMessage(
-        provider=PROVIDER,
-        provider_sid=sid,
-        sender=sender,
-        body=form.get("Body") or "",
-        media=media,
-    )
-
-
 def twiml(texts: list[str]) -> Response:
     response = MessagingResponse()
     for text in texts:
@@ -95,7 +65,11 @@ def twiml(texts: list[str]) -> Response:
 @bp.post("/messages")
 @signed
 def messages() -> Response:
-    result = _services().conversations.handle(parse_inbound(request.form))
+    try:
+        inbound = parse_inbound(request.form)
+    except InvalidInbound as exc:
+        abort(400, description=str(exc))
+    result = _services().conversations.handle(inbound)
     return twiml(result.replies)
 
 
@@ -104,7 +78,7 @@ def messages() -> Response:
 def status() -> Response:
     sid = (request.form.get("MessageSid") or "").strip()
     raw_status = (request.form.get("MessageStatus") or "").strip().lower()
-    if not _SID_RE.fullmatch(sid) or not raw_status:
+    if not valid_sid(sid) or not raw_status:
         abort(400, description="a Twilio MessageSid and MessageStatus are required")
     ours = TWILIO_STATUSES.get(raw_status)
     if ours is None:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from alembic import context
 
-import bot.models  # noqa: F401 - these imports register every table on Base.metadata
-import bot.registry_models  # noqa: F401
-import bot.notices_models  # noqa: F401
-import bot.reports_models  # noqa: F401
-import bot.staff_models  # noqa: F401
-import bot.handoff_models  # noqa: F401
+import bot.conversation.models  # noqa: F401 - these imports register every table on Base.metadata
+import bot.registry.models  # noqa: F401
+import bot.notices.models  # noqa: F401
+import bot.reports.models  # noqa: F401
+import bot.handoff.staff_models  # noqa: F401
+import bot.handoff.models  # noqa: F401
 from bot.config import load_settings
 from bot.db import Base, make_engine
 

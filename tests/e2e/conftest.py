@@ -11,7 +11,7 @@ from flask import Flask
 
 from app import create_app
 from bot.db import Database
-from bot.demo import seed_demo
+from bot.registry.demo import seed_demo
 from scripts.rasa_model import ensure_model
 from tests.support.processes import E2E_RASA_TOKEN, action_server, rasa_server
 from tests.support.phones import Phone, new_number

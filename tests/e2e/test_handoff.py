@@ -22,8 +22,8 @@ from sqlalchemy import select
 
 from app import create_app
 from bot.db import Database
-from bot.handoff_models import Handoff, HandoffReason, HandoffStatus
-from bot.models import Contact
+from bot.handoff.models import Handoff, HandoffReason, HandoffStatus
+from bot.conversation.models import Contact
 from tests.support.processes import E2E_RASA_TOKEN
 from tests.support.phones import Phone
 from tests.support.fake_twilio import FakeTwilioApi

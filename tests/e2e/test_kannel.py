@@ -24,14 +24,14 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from app import create_app
-from bot.channel_routing import make_transport
+from bot.channels.routing import make_transport
 from bot.db import Database
-from bot.dispatcher import Dispatcher
-from bot.models import Contact, Direction, Message, MessageStatus
-from bot.notices import NoticePlanner
-from bot.notices_models import Notice, NoticeStatus
+from bot.notices.dispatcher import Dispatcher
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.notices.planning import NoticePlanner
+from bot.notices.models import Notice, NoticeStatus
 from bot.services import Services
-from bot.smstext import is_gsm7, segment_count
+from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.phones import new_number
 from tests.support.databases import migrated_database
 from tests.support.kannel import KannelGateway, KannelTestConfig, find_binaries, kannel_gateway

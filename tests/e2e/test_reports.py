@@ -11,12 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from bot.db import Database
-from bot.messaging import Outbox, SandboxTransport
-from bot.models import Contact, Direction, Message
-from bot.replies import MEDIA_WITHOUT_TEXT
-from bot.reports import IDENTITY_PROTECTED_TEXT, ReportService
-from bot.reports_models import Report, ReportKind, ReportStatus
-from bot.smstext import is_gsm7, segment_count
+from bot.channels.outbox import Outbox
+from bot.channels.sandbox import SandboxTransport
+from bot.conversation.models import Contact, Direction, Message
+from bot.conversation.replies import MEDIA_WITHOUT_TEXT
+from bot.reports.service import IDENTITY_PROTECTED_TEXT, ReportService
+from bot.reports.models import Report, ReportKind, ReportStatus
+from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.phones import PERSONAS, Phone, new_number
 
 NIK_SITI = PERSONAS["siti"].nik

@@ -4,8 +4,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.models import Contact, Direction, Message, MessageStatus
-from bot.smstext import is_gsm7, segment_count
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.phones import Phone
 
 KEYWORDS = ["CEK", "JADWAL", "RIWAYAT", "USUL", "SANGGAH", "ADU", "TIKET", "PETUGAS", "STOP"]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from bot.nik import mask_name
-from bot.smstext import segment_count
+from bot.rules.nik import mask_name
+from bot.rules.smstext import segment_count
 from tests.support.phones import PERSONAS, Phone, new_number, persona_phone
 
 SITI = PERSONAS["siti"]

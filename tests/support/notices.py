@@ -9,11 +9,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from bot.channel_routing import make_transport
+from bot.channels.routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.dispatcher import Dispatcher
-from bot.registry_models import Disbursement, DisbursementStatus, Recipient
+from bot.notices.dispatcher import Dispatcher
+from bot.registry.models import Disbursement, DisbursementStatus, Recipient
 from tests.support.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 # 03:00 UTC: 10:00 WIB, 11:00 WITA, 12:00 WIT, inside everyone's sending window.

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from bot.demo import DEMO_PERSONAS, Persona
+from bot.registry.demo import DEMO_PERSONAS, Persona
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, sms_form, whatsapp_form
 
 _numbers = itertools.count(1)

@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 from sqlalchemy import insert
 
 from bot.db import Database
-from bot.models import Channel, Contact
-from bot.reports_models import ComplaintCategory, Report, ReportKind
+from bot.conversation.models import Channel, Contact
+from bot.reports.models import ComplaintCategory, Report, ReportKind
 
 FILED_AT = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
 

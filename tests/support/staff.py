@@ -7,8 +7,8 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from bot.staff_services import StaffServices
-from bot.staff_users import StaffIdentity
+from bot.handoff.staff_services import StaffServices
+from bot.handoff.staff_users import StaffIdentity
 
 PASSWORD = "kata-sandi-uji-123"
 _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')

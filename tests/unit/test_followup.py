@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.followup import DEFAULT_POLICY, due_followups, retry_followups
-from bot.handoff_models import Handoff
-from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
+from bot.conversation.followup import DEFAULT_POLICY, due_followups, retry_followups
+from bot.handoff.models import Handoff
+from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
 from tests.support.fake_rasa import FakeRasa
 from tests.support.fake_twilio import FakeTwilioApi

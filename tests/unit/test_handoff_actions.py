@@ -13,9 +13,9 @@ from sqlalchemy import select
 from actions import handoff as handoff_actions
 from actions.handoff import NO_CONTACT_TEXT, ActionHandoff, ActionHandoffFallback, recent_intents
 from bot.db import Database
-from bot.handoff import Escalations
-from bot.handoff_models import Handoff, HandoffReason
-from bot.models import Contact
+from bot.handoff.service import Escalations
+from bot.handoff.models import Handoff, HandoffReason
+from bot.conversation.models import Contact
 
 
 @pytest.fixture(autouse=True)

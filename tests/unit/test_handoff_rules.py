@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.handoff import escalation_notice, escalation_reason, next_opening, when_text
-from bot.handoff_models import HandoffReason
-from bot.smstext import is_gsm7, segment_count
+from bot.handoff.service import escalation_notice, escalation_reason, next_opening, when_text
+from bot.handoff.models import HandoffReason
+from bot.rules.smstext import is_gsm7, segment_count
 
 
 @pytest.mark.parametrize(

@@ -7,27 +7,27 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select
 
-from bot.audit import AuditLog
-from bot import handoff as handoff_module
+from bot.handoff.audit import AuditLog
+from bot.handoff import service as handoff_module
 from bot.db import Database
-from bot.figures import dashboard_figures
-from bot.handoff import (
+from bot.handoff.figures import dashboard_figures
+from bot.handoff.service import (
     BOT_BACK_TEXT,
     Escalations,
     HandoffDesk,
     HandoffRefused,
     attach_inbound,
 )
-from bot.handoff_models import Handoff, HandoffMessage, HandoffOutcome, HandoffReason, HandoffStatus
-from bot.messaging import Outbox, SendResult
-from bot.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
-from bot.rasa_client import RasaUnavailable
-from bot.registry_models import Recipient
-from bot.reports import ReportDraft, ReportService
-from bot.reports_models import ComplaintCategory, ReportKind
-from bot.staff_models import AuditEntry
-from bot.staff_users import AccessDenied, StaffDirectory, StaffIdentity
-from bot.subscriptions import set_opted_out
+from bot.handoff.models import Handoff, HandoffMessage, HandoffOutcome, HandoffReason, HandoffStatus
+from bot.channels.outbox import Outbox, SendResult
+from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
+from bot.conversation.rasa_client import RasaUnavailable
+from bot.registry.models import Recipient
+from bot.reports.service import ReportDraft, ReportService
+from bot.reports.models import ComplaintCategory, ReportKind
+from bot.handoff.staff_models import AuditEntry
+from bot.handoff.staff_users import AccessDenied, StaffDirectory, StaffIdentity
+from bot.conversation.subscriptions import set_opted_out
 
 PASSWORD = "kata-sandi-uji-123"
 MAKASSAR_NIK = "7371014501900003"

@@ -15,23 +15,23 @@ from sqlalchemy import func, select
 
 from bot.cli import main
 from bot.db import Database
-from bot.demo import (
+from bot.registry.demo import (
     DEMO_PERSONAS,
     generate,
     seed_demo,
     write_disbursements_csv,
     write_recipients_csv,
 )
-from bot.importer import (
+from bot.registry.importer import (
     DISBURSEMENT_COLUMNS,
     RECIPIENT_COLUMNS,
     ImportFileError,
     import_disbursements,
     import_recipients,
 )
-from bot.nik import parse_nik
-from bot.regions import PROVINCES
-from bot.registry_models import Disbursement, Enrolment, Recipient
+from bot.rules.nik import parse_nik
+from bot.rules.regions import PROVINCES
+from bot.registry.models import Disbursement, Enrolment, Recipient
 
 SITI = {
     "nik": "3201015503880003",

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot import replies
+from bot.conversation import replies
 from bot.config import Settings
 from bot.db import Database
-from bot.inbound_limits import InboundPolicy, Verdict, check_inbound
-from bot.models import Contact, Direction, Message, MessageStatus
-from bot.smstext import is_gsm7, segment_count
+from bot.conversation.limits import InboundPolicy, Verdict, check_inbound
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.rules.smstext import is_gsm7, segment_count
 
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
 POLICY = InboundPolicy(max_messages=3, window=timedelta(seconds=60))

@@ -5,12 +5,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.channel_routing import RoutingTransport, make_transport
+from bot.channels.routing import RoutingTransport, make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
-from bot.kannel import KannelTransport
-from bot.messaging import Outbox, SandboxTransport, SendResult, SentMessage, Template, TwilioTransport
-from bot.models import Contact, MessageStatus
+from bot.channels.kannel import KannelTransport
+from bot.channels.outbox import Outbox, SendResult, SentMessage, Template
+from bot.channels.sandbox import SandboxTransport
+from bot.channels.twilio import TwilioTransport
+from bot.conversation.models import Contact, MessageStatus
 
 TWILIO = {"twilio_account_sid": "AC" + "0" * 32, "twilio_auth_token": "token"}
 KANNEL = {"kannel_username": "bansos", "kannel_password": "pw", "kannel_webhook_secret": "secret"}

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.kannel import DLR_STATUSES, Coding, coding_for, decode_text, dlr_error_code
-from bot.models import MessageStatus
-from bot.smstext import segment_count
+from bot.channels.kannel import DLR_STATUSES, Coding, coding_for, decode_text, dlr_error_code
+from bot.conversation.models import MessageStatus
+from bot.rules.smstext import segment_count
 
 
 @pytest.mark.parametrize(

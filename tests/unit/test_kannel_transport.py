@@ -14,11 +14,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from bot.config import Settings
-from bot.delivery import FailureKind, classify_failure
-from bot.kannel import DLR_MASK, UNREACHABLE_ERROR, KannelTransport
-from bot.messaging import NETWORK_ERROR, ProviderUnreachable, Template
-from bot.models import MessageStatus
-from bot.smstext import segment_count
+from bot.channels.delivery import FailureKind, classify_failure
+from bot.channels.kannel import DLR_MASK, UNREACHABLE_ERROR, KannelTransport
+from bot.channels.outbox import NETWORK_ERROR, ProviderUnreachable, Template
+from bot.conversation.models import MessageStatus
+from bot.rules.smstext import segment_count
 from tests.support.http_stub import StubServer
 
 TO = "+6281234567890"

@@ -3,7 +3,7 @@ import logging
 
 import pytest
 
-from bot.logmask import LOG_FORMAT, NikMaskingFilter, configure_logging
+from bot.rules.logmask import LOG_FORMAT, NikMaskingFilter, configure_logging
 
 NIK = "3201014501900003"
 MASKED = "3201********0003"
@@ -112,7 +112,7 @@ def test_gunicorns_error_log_loses_query_strings_and_masks_niks(capsys: pytest.C
     """gunicorn writes a failed request's URI, query string and all, into its error log."""
     from gunicorn.config import Config
 
-    from bot.logmask import MaskedGunicornLogger
+    from bot.rules.logmask import MaskedGunicornLogger
 
     config = Config()
     config.set("errorlog", "-")

@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from bot.nik import InvalidNik, compact_niks, find_niks, is_valid_nik, mask_name, mask_nik, mask_niks, parse_nik
+from bot.rules.nik import InvalidNik, compact_niks, find_niks, is_valid_nik, mask_name, mask_nik, mask_niks, parse_nik
 
 TODAY = date(2026, 6, 15)
 

@@ -6,8 +6,8 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot.pacing import RetryPolicy, SendingWindow, TokenBucket
-from bot.regions import zone_for_province
+from bot.notices.pacing import RetryPolicy, SendingWindow, TokenBucket
+from bot.rules.regions import zone_for_province
 
 WIB, WITA, WIT = "Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura"
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.notices import NoticeFacts, sms_text, template_variables
-from bot.notices_models import NoticeKind
-from bot.smstext import is_gsm7, segment_count
+from bot.notices.planning import NoticeFacts, sms_text, template_variables
+from bot.notices.models import NoticeKind
+from bot.rules.smstext import is_gsm7, segment_count
 
 
 def facts(kind: str = NoticeKind.REMINDER, **changes: object) -> NoticeFacts:

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bot.db import Database
-from bot.messaging import Outbox, SendResult
-from bot.models import Channel, Contact, Message, MessageStatus
-from bot.subscriptions import set_opted_out
+from bot.channels.outbox import Outbox, SendResult
+from bot.conversation.models import Channel, Contact, Message, MessageStatus
+from bot.conversation.subscriptions import set_opted_out
 
 
 @dataclass

@@ -1,6 +1,6 @@
 import pytest
 
-from bot.phone import Address, is_mobile, mask_phone, normalise_phone, parse_address
+from bot.rules.phone import Address, is_mobile, mask_phone, normalise_phone, parse_address
 
 MOBILE = "+6281234567890"
 

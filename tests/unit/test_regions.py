@@ -3,7 +3,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.regions import PROVINCES, format_date, format_local, province, zone_for_province
+from bot.rules.regions import PROVINCES, format_date, format_local, province, zone_for_province
 
 DISBURSEMENT = datetime(2026, 12, 7, 2, 0, tzinfo=timezone.utc)
 

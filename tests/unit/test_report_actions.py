@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from actions import handoff as handoff_actions
-from bot.handoff import Escalations
-from bot.handoff_models import Handoff, HandoffReason
+from bot.handoff.service import Escalations
+from bot.handoff.models import Handoff, HandoffReason
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
@@ -47,11 +47,12 @@ from actions.reports import (
     stage,
 )
 from bot.db import Database
-from bot.messaging import Outbox, SandboxTransport
-from bot.models import Channel, Contact, Direction, Message, MessageStatus
-from bot.reports import IDENTITY_PROTECTED_TEXT, NOT_FOUND_TEXT, ReportService
-from bot.reports_models import Report, ReportKind
-from bot.smstext import is_gsm7, segment_count
+from bot.channels.outbox import Outbox
+from bot.channels.sandbox import SandboxTransport
+from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus
+from bot.reports.service import IDENTITY_PROTECTED_TEXT, NOT_FOUND_TEXT, ReportService
+from bot.reports.models import Report, ReportKind
+from bot.rules.smstext import is_gsm7, segment_count
 
 NIK_SITI = "3201014501900003"
 NIK_BUDI = "3578031208850002"

@@ -1,7 +1,7 @@
 import pytest
 
-from bot.report_parsing import ParsedReport, match_category, match_proposed_for, parse_one_message
-from bot.reports_models import CATEGORIES, ProposedFor, ReportKind
+from bot.reports.parsing import ParsedReport, match_category, match_proposed_for, parse_one_message
+from bot.reports.models import CATEGORIES, ProposedFor, ReportKind
 
 USUL, SANGGAH, ADU = ReportKind.USUL, ReportKind.SANGGAH, ReportKind.PENGADUAN
 

@@ -5,15 +5,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.keywords import keyword_payload
-from bot.report_refs import (
+from bot.conversation.keywords import keyword_payload
+from bot.reports.refs import (
     ALPHABET,
     PREFIXES,
     kind_of_reference,
     new_reference,
     normalise_reference,
 )
-from bot.reports_models import ReportKind
+from bot.reports.models import ReportKind
 
 REFERENCE_RE = re.compile(r"(USL|SGH|ADU)-\d{8}-[A-Z2-9]{4}")
 

@@ -7,11 +7,12 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.messaging import Outbox, SandboxTransport
-from bot.models import Contact, Message
-from bot.reports import ReportDraft, ReportService
-from bot.reports_cli import reports
-from bot.reports_models import Report, ReportKind, ReportStatus
+from bot.channels.outbox import Outbox
+from bot.channels.sandbox import SandboxTransport
+from bot.conversation.models import Contact, Message
+from bot.reports.service import ReportDraft, ReportService
+from bot.reports.cli import reports
+from bot.reports.models import Report, ReportKind, ReportStatus
 from tests.support.reports import insert_reports
 
 NIK = "3201014501900003"

@@ -6,13 +6,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, func, select
 
-import bot.reports as reports_module
+import bot.reports.service as reports_module
 from bot.config import Settings
 from bot.db import Database
-from bot.messaging import Outbox, SandboxTransport, TwilioTransport
-from bot.models import Channel, Contact, Message, MessageStatus
-from bot.nik import InvalidNik, find_niks, parse_nik
-from bot.reports import (
+from bot.channels.outbox import Outbox
+from bot.channels.sandbox import SandboxTransport
+from bot.channels.twilio import TwilioTransport
+from bot.conversation.models import Channel, Contact, Message, MessageStatus
+from bot.rules.nik import InvalidNik, find_niks, parse_nik
+from bot.reports.service import (
     IDENTITY_PROTECTED_TEXT,
     MAX_REFERENCE_ATTEMPTS,
     NOT_FOUND_TEXT,
@@ -26,8 +28,8 @@ from bot.reports import (
     export_lines,
     may_handle,
 )
-from bot.reports_models import Report, ReportEvent, ReportEventType, ReportKind, ReportStatus
-from bot.smstext import is_gsm7, segment_count
+from bot.reports.models import Report, ReportEvent, ReportEventType, ReportKind, ReportStatus
+from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.fake_twilio import FakeTwilioApi
 from tests.support.reports import insert_reports
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN

@@ -8,12 +8,12 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from bot.db import Database
-from bot.handoff_models import Handoff, HandoffMessage
-from bot.models import Contact, Direction, Message, MessageStatus
-from bot.reports_models import Report
-from bot.retention import purge_chats
-from bot.retention_cli import purge
-from bot.staff_models import StaffLoginSession, StaffUser
+from bot.handoff.models import Handoff, HandoffMessage
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.reports.models import Report
+from bot.conversation.retention import purge_chats
+from bot.conversation.retention_cli import purge
+from bot.handoff.staff_models import StaffLoginSession, StaffUser
 
 # The CLI purges against the real clock, so the history is dated from it too.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)

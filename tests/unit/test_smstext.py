@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.smstext import (
+from bot.rules.smstext import (
     GSM7_BASIC,
     GSM7_EXTENDED,
     fit_segments,

@@ -16,9 +16,9 @@ from actions import runtime
 from actions import status as status_actions
 from actions.status import ActionAnswerStatus, ActionAskStatusFormNik, ValidateStatusForm
 from bot.db import Database
-from bot.demo import DEMO_PERSONAS, seed_demo
-from bot.models import Contact
-from bot.status import ASK_NIK, RETRY_NIK, StatusService
+from bot.registry.demo import DEMO_PERSONAS, seed_demo
+from bot.conversation.models import Contact
+from bot.registry.status import ASK_NIK, RETRY_NIK, StatusService
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)

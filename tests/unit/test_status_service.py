@@ -10,13 +10,13 @@ import pytest
 from sqlalchemy import select
 
 from bot.db import Database
-from bot.demo import DEMO_PERSONAS, seed_demo
-from bot.importer import RECIPIENT_COLUMNS, import_recipients
-from bot.models import Contact
-from bot.nik import find_niks
-from bot.registry_models import NikLookup
-from bot.smstext import is_gsm7, segment_count
-from bot.status import (
+from bot.registry.demo import DEMO_PERSONAS, seed_demo
+from bot.registry.importer import RECIPIENT_COLUMNS, import_recipients
+from bot.conversation.models import Contact
+from bot.rules.nik import find_niks
+from bot.registry.models import NikLookup
+from bot.rules.smstext import is_gsm7, segment_count
+from bot.registry.status import (
     ASK_NIK,
     FAILED_ADVICE,
     HOW_TO_ASK_WITH_PHONE,

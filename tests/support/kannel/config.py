@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.kannel import INBOUND_PATH, WEBHOOK_USER
+from bot.channels.kannel import INBOUND_PATH, WEBHOOK_USER
 from tests.support.processes import free_port
 
 SMSC_ID = "fakesmsc"

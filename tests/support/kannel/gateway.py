@@ -26,7 +26,7 @@ from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import requests
 
-from bot.smstext import is_gsm7
+from bot.rules.smstext import is_gsm7
 from tests.support.kannel.config import SERVICE_NUMBER, SMSC_ID, KannelTestConfig
 
 # Debian installs the boxes in /usr/sbin, which a user's PATH may lack, and fakesmsc

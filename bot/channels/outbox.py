@@ -1,0 +1,128 @@
+"""The outbound messaging port: one Outbox every message goes out through, and the
+Transport each provider implements (bot/channels/twilio.py, kannel.py, sandbox.py).
+
+Callers never send directly: `Outbox.send` stores the message as `queued` first, then
+hands it to the transport and records what the provider said, so a crash between the
+two leaves a visible queued row instead of a silent loss. It is also where STOP is
+honoured for everything it sends (staff replies, the hand-back notice, follow-up
+answers, report status notices): a contact who opted out gets nothing, whoever the
+caller. Answers inside a webhook response (TwiML, e.g. the reply to STOP or MULAI
+itself) do not pass through here.
+
+Disbursement notices have an outbox of their own (bot/notices/dispatcher.py) and use two more
+things from a transport: WhatsApp templates (a `Template`, sent by content SID, since
+WhatsApp refuses free text outside the 24-hour window: error 63016), and `sent_to`,
+which asks the provider what it accepted for a number, so a send whose answer was
+lost in a crash can be recognised instead of repeated.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from bot.db import Database
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.rules.phone import mask_phone
+
+log = logging.getLogger(__name__)
+
+
+# SendResult.error_code when the provider could not be reached, or did not answer.
+NETWORK_ERROR = "network"
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider: str
+    sid: str | None
+    status: str
+    error_code: str | None = None
+    http_status: int | None = None
+
+
+@dataclass(frozen=True)
+class Template:
+    """An approved WhatsApp template: its content SID and the values of its variables."""
+
+    content_sid: str
+    variables: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the provider holds for a number, as its message list shows it."""
+
+    sid: str
+    body: str
+    status: str
+    created_at: datetime | None
+
+
+class ProviderUnreachable(Exception):
+    """The provider could not be asked; the question stays open."""
+
+
+class Transport(Protocol):
+    name: str
+
+    def send(
+        self, to: str, body: str, channel: str, template: Template | None = None
+    ) -> SendResult:
+        """Hand one message to the provider; never raises for provider errors.
+
+        With a template (WhatsApp), the provider renders it and `body` is only our copy.
+        """
+
+    def sent_to(self, to: str, channel: str, since: datetime) -> list[SentMessage]:
+        """Messages the provider accepted for `to` on `channel` since `since`.
+
+        Raises ProviderUnreachable when the provider cannot be asked.
+        """
+
+
+def provider_for(transport: Transport, channel: str) -> str:
+    """The provider that will report on a message sent on `channel` (status callbacks
+    carry its name): a transport that routes channels to several providers
+    (bot/channels/routing.py) names the one behind it."""
+    route = getattr(transport, "provider_for", None)
+    return route(channel) if route is not None else transport.name
+
+
+class Outbox:
+    """Stores, then sends, messages that are not answers inside a webhook response."""
+
+    def __init__(self, db: Database, transport: Transport) -> None:
+        self.db = db
+        self.transport = transport
+
+    def send(self, contact_id: int, body: str, channel: str) -> Message:
+        """Store the message, then send it, unless the contact has sent STOP.
+
+        To an opted-out contact the message is stored as `opted_out` and never reaches
+        the transport: the record shows what would have been said, the citizen's phone
+        shows nothing. Callers read the outcome from the returned message's status.
+        """
+        with self.db.session() as session:
+            contact = session.get_one(Contact, contact_id)
+            message = Message(
+                contact_id=contact.id,
+                direction=Direction.OUTBOUND,
+                channel=channel,
+                provider=provider_for(self.transport, channel),
+                body=body,
+                status=MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED,
+            )
+            session.add(message)
+            to = contact.address
+        if message.status == MessageStatus.OPTED_OUT:
+            log.info("message %d to %s not sent: the contact sent STOP", message.id, mask_phone(to))
+            return message
+        result = self.transport.send(to, body, channel)
+        with self.db.session() as session:
+            stored = session.get_one(Message, message.id)
+            stored.provider_sid = result.sid
+            stored.status = result.status
+            stored.error_code = result.error_code
+        return stored

@@ -1,0 +1,354 @@
+"""Inbound messages: store first, answer once, and replay the same answer on retries.
+
+Every provider adapter (Twilio webhook, Kannel) turns its request into an
+`InboundMessage` and calls `Conversations.handle`; none of them sees the database.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from bot.conversation import replies
+from bot.config import Settings
+from bot.db import Database
+from bot.handoff.service import (
+    REQUEST_HUMAN_PAYLOAD,
+    Escalations,
+    OpenHandoff,
+    attach_inbound,
+    escalation_reason,
+    open_handoff,
+)
+from bot.handoff.models import HandoffReason
+from bot.conversation.limits import InboundPolicy, Verdict, check_inbound
+from bot.conversation.keywords import free_text_input, keyword_payload
+from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
+from bot.rules.phone import Address, parse_address
+from bot.conversation.rasa_client import RasaClient, RasaUnavailable
+from bot.rules.smstext import format_for_channel
+from bot.conversation.subscriptions import set_opted_out
+
+log = logging.getLogger(__name__)
+
+_CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_REPLAY_POLL_SECONDS = 0.1
+# Replies that could not be stored are tried again in the background, waiting twice as
+# long each time, for this long: well inside the follow-up job's `stale_after` (two
+# minutes, bot/conversation/followup.py), so a brief outage ends with the replies stored before the
+# job ever looks at the message.
+_STORE_FIRST_RETRY_SECONDS = 0.5
+_STORE_GIVE_UP_SECONDS = 60.0
+# States of a message nobody has answered yet.
+_UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
+# STOP/BERHENTI and MULAI must work even when Rasa is down.
+_SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
+
+
+class InvalidInbound(ValueError):
+    """A provider's request lacks what makes it a message (an id, a sender): a 400."""
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """A message as any provider delivers it, in the core's own terms."""
+
+    provider: str
+    provider_sid: str
+    sender: str
+    body: str
+    media: list[dict[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InboundResult:
+    replies: list[str]
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class _Stored:
+    message_id: int
+    contact_id: int
+    conversation_key: str
+    channel: str
+    # Set while a handoff is open: the message is staff's, and Rasa's only for keywords
+    # until an officer claims the chat.
+    handoff: OpenHandoff | None
+    # Whether the sender is within the inbound rate limit (bot/conversation/limits.py).
+    verdict: Verdict
+
+
+class Conversations:
+    """Runs one inbound message through storage, the assistant, and reply storage.
+
+    Escalation happens here, before Rasa: PETUGAS, distress and abusive words open
+    a handoff, and while one is open the message goes to staff. Until an officer
+    claims the chat, keywords and the menu are still answered and free text is told
+    once when an officer will reply, so nobody waits days in silence; once an officer
+    holds it, the bot is silent. STOP and MULAI always work, because a citizen must
+    always be able to stop messages.
+    """
+
+    def __init__(self, db: Database, rasa: RasaClient, settings: Settings) -> None:
+        self.db = db
+        self.rasa = rasa
+        self.settings = settings
+        self.escalations = Escalations(db)
+        self.inbound_policy = InboundPolicy.from_settings(settings)
+
+    def handle(self, inbound: InboundMessage) -> InboundResult:
+        address = parse_address(inbound.sender, self.settings.default_region)
+        body = _CONTROL_CHARS_RE.sub("", inbound.body)[: self.settings.max_inbound_chars]
+        try:
+            stored = self._store_inbound(inbound, address, body)
+            if stored is None:
+                return InboundResult(self._replay(inbound), duplicate=True)
+        except OperationalError as exc:
+            # Nothing could be stored, so nothing may be processed: ask for a resend.
+            log.error("database unavailable, inbound message not stored: %s", exc.__class__.__name__)
+            return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
+        answer, status = self._answer(stored, body.strip(), bool(inbound.media))
+        texts = [format_for_channel(text, stored.channel) for text in answer]
+        try:
+            self._store_replies(stored, texts, status)
+        except OperationalError as exc:
+            log.error("replies to message %d not stored, retrying: %s", stored.message_id, exc.__class__.__name__)
+            threading.Thread(target=self._store_replies_later, args=(stored, texts, status), daemon=True).start()
+        return InboundResult(texts)
+
+    def answer_stored(self, message_id: int) -> tuple[list[str], str]:
+        """Answer an inbound message stored earlier, by the same rules as `handle`.
+
+        The follow-up job (bot/conversation/followup.py) calls it for messages Rasa could not answer
+        in time and for messages whose request died; it sends the texts itself.
+        """
+        with self.db.session() as session:
+            message = session.get_one(Message, message_id)
+            contact = message.contact
+            stored = _Stored(
+                message.id,
+                contact.id,
+                contact.conversation_key,
+                message.channel,
+                open_handoff(session, contact.id),
+                check_inbound(session, contact.id, message.id, message.created_at, self.inbound_policy),
+            )
+            text, has_media, earlier = message.body.strip(), bool(message.media), message.status
+        if earlier in (MessageStatus.AT_RASA, MessageStatus.NEEDS_FOLLOWUP):
+            try:
+                ran = self.rasa.replies_to(stored.conversation_key, message_id)
+            except RasaUnavailable as exc:
+                log.warning("message %d: Rasa's tracker not readable: %s", message_id, exc)
+                return [], MessageStatus.NEEDS_FOLLOWUP
+            if ran is not None:
+                # Rasa ran this turn already: running it again would repeat its effects
+                # (a form moved on twice, a second report). Its answer never reached the
+                # citizen: the request apologised (time-out) or died before answering.
+                log.info("message %d: Rasa had answered this turn; its answer sent, not run again", message_id)
+                answer = self._joined(ran, stored.channel)
+                return [format_for_channel(reply, stored.channel) for reply in answer], MessageStatus.ANSWERED
+        answer, status = self._answer(stored, text, has_media)
+        return [format_for_channel(reply, stored.channel) for reply in answer], status
+
+    def _answer(self, stored: _Stored, text: str, has_media: bool) -> tuple[list[str], str]:
+        keyword = keyword_payload(text) if text else None
+        payload = keyword or (free_text_input(text) if text else "")
+        if payload in _SUBSCRIPTION_PAYLOADS:
+            opted_out = payload == _SUBSCRIPTION_PAYLOADS[0]
+            return [set_opted_out(self.db, stored.conversation_key, opted_out)], MessageStatus.ANSWERED
+        if stored.handoff is not None:
+            held = self._answer_held(stored, stored.handoff, text, payload, keyword is not None)
+            if held is not None:
+                return held
+        if not text:
+            reply = replies.MEDIA_WITHOUT_TEXT if has_media else replies.EMPTY_MESSAGE
+            return [reply], MessageStatus.ANSWERED
+        reason = HandoffReason.REQUESTED if payload == REQUEST_HUMAN_PAYLOAD else escalation_reason(text)
+        if reason is not None:
+            return [self.escalations.escalate(stored.contact_id, reason).notice], MessageStatus.ANSWERED
+        if not stored.verdict.allowed:
+            return list(stored.verdict.replies), MessageStatus.RATE_LIMITED
+        return self._ask_rasa(stored, payload)
+
+    def _answer_held(
+        self, stored: _Stored, handoff: OpenHandoff, text: str, payload: str, is_keyword: bool
+    ) -> tuple[list[str], str] | None:
+        """The answer while a handoff is open; None lets the message go on to the assistant.
+
+        Staff read every such message in the dashboard. Asking for a person again
+        repeats when they answer; distress moves the chat up the inbox. Until an
+        officer claims the chat, keywords go to the assistant, and so do the answers
+        to a form a keyword started.
+        """
+        if payload == REQUEST_HUMAN_PAYLOAD:
+            return [self.escalations.notice_for_open(handoff.id)], MessageStatus.WITH_STAFF
+        urgent = escalation_reason(text) if text else None
+        if urgent is not None:
+            notice = self.escalations.escalate(stored.contact_id, urgent).notice
+            return ([] if handoff.claimed else [notice]), MessageStatus.WITH_STAFF
+        if handoff.claimed:
+            return [], MessageStatus.WITH_STAFF
+        if is_keyword or (handoff.bot_answered_last and self.rasa.in_form(stored.conversation_key)):
+            return None
+        if handoff.waiting_notice_given:
+            return [], MessageStatus.WITH_STAFF
+        return [self.escalations.waiting_notice(handoff.id)], MessageStatus.WITH_STAFF
+
+    def _ask_rasa(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
+        """Rasa's answer, after recording that the turn went to Rasa.
+
+        Without that record a message whose replies could not be stored would stay
+        `received`, and the follow-up job would run the same turn through Rasa again.
+        """
+        try:
+            if not self._mark_at_rasa(stored.message_id):
+                log.info("message %d was settled meanwhile by another run; Rasa not asked", stored.message_id)
+                return [], MessageStatus.ANSWERED
+        except OperationalError as exc:
+            log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
+            return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
+        try:
+            bot_replies = self.rasa.send(
+                stored.conversation_key,
+                payload,
+                # The actions read a message's media (report evidence) by its id; the
+                # follow-up job finds the turn in Rasa's tracker by it.
+                {"channel": stored.channel, "message_id": stored.message_id},
+            )
+        except RasaUnavailable as exc:
+            log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
+            return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
+        return self._joined([r.text for r in bot_replies if r.text], stored.channel), MessageStatus.ANSWERED
+
+    @staticmethod
+    def _joined(texts: list[str], channel: str) -> list[str]:
+        """One SMS instead of several: each costs the user a segment or more."""
+        return texts if channel == Channel.WHATSAPP else ["\n".join(texts)]
+
+    def _mark_at_rasa(self, message_id: int) -> bool:
+        """Record that the message goes to Rasa now; False when it was settled meanwhile.
+
+        `updated_at` is kept: it is the follow-up job's claim on the message.
+        """
+        with self.db.session() as session:
+            result = session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status.in_(_UNSETTLED))
+                .values(status=MessageStatus.AT_RASA, updated_at=Message.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def _store_inbound(self, inbound: InboundMessage, address: Address, body: str) -> _Stored | None:
+        """Store the message; None when this provider id was stored before (a replay)."""
+        for _ in range(3):
+            try:
+                with self.db.session() as session:
+                    contact = session.scalar(select(Contact).where(Contact.address == address.value))
+                    if contact is None:
+                        contact = Contact(address=address.value, is_phone=address.is_phone)
+                        session.add(contact)
+                    now = utcnow()
+                    contact.last_channel = address.channel
+                    contact.last_seen_at = now
+                    message = Message(
+                        contact=contact,
+                        direction=Direction.INBOUND,
+                        channel=address.channel,
+                        provider=inbound.provider,
+                        provider_sid=inbound.provider_sid,
+                        body=body,
+                        media=inbound.media,
+                        status=MessageStatus.RECEIVED,
+                        created_at=now,
+                    )
+                    session.add(message)
+                    session.flush()
+                    handoff = attach_inbound(session, contact.id, now)
+                    return _Stored(
+                        message.id,
+                        contact.id,
+                        contact.conversation_key,
+                        address.channel,
+                        handoff,
+                        check_inbound(session, contact.id, message.id, now, self.inbound_policy),
+                    )
+            except IntegrityError:
+                if self._find_inbound_id(inbound) is not None:
+                    return None
+                # Another request created the same contact at the same moment: retry.
+        raise RuntimeError("could not store inbound message")
+
+    def _find_inbound_id(self, inbound: InboundMessage) -> int | None:
+        with self.db.session() as session:
+            return session.scalar(
+                select(Message.id).where(
+                    Message.provider == inbound.provider,
+                    Message.provider_sid == inbound.provider_sid,
+                )
+            )
+
+    def _store_replies_later(self, stored: _Stored, texts: list[str], status: str) -> None:
+        """Store replies the citizen already has, once the database is back.
+
+        Until then the message keeps its `at_rasa` mark, so the follow-up job never
+        runs the turn through Rasa again; only if the database stays away past
+        `_STORE_GIVE_UP_SECONDS` (or this process dies) does the job send Rasa's
+        answer from its tracker, which may then reach the citizen a second time.
+        """
+        wait, deadline = _STORE_FIRST_RETRY_SECONDS, time.monotonic() + _STORE_GIVE_UP_SECONDS
+        while time.monotonic() + wait < deadline:
+            time.sleep(wait)
+            try:
+                self._store_replies(stored, texts, status)
+                log.info("replies to message %d stored on a later attempt", stored.message_id)
+                return
+            except OperationalError:
+                wait *= 2
+        log.error("replies to message %d not stored; the follow-up job settles it", stored.message_id)
+
+    def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
+        with self.db.session() as session:
+            inbound = session.get_one(Message, stored.message_id)
+            for text in texts:
+                session.add(
+                    Message(
+                        contact_id=inbound.contact_id,
+                        direction=Direction.OUTBOUND,
+                        channel=stored.channel,
+                        provider=inbound.provider,
+                        in_reply_to_id=inbound.id,
+                        body=text,
+                        status=MessageStatus.REPLIED,
+                    )
+                )
+            inbound.status = status
+
+    def _replay(self, inbound: InboundMessage) -> list[str]:
+        """The replies already given to this message, waiting briefly if still in progress."""
+        deadline = time.monotonic() + self.settings.replay_wait_seconds
+        while True:
+            with self.db.session() as session:
+                original = session.scalar(
+                    select(Message).where(
+                        Message.provider == inbound.provider,
+                        Message.provider_sid == inbound.provider_sid,
+                    )
+                )
+                if original is None:
+                    return []
+                if original.status not in MessageStatus.IN_PROGRESS or time.monotonic() >= deadline:
+                    return list(
+                        session.scalars(
+                            select(Message.body)
+                            .where(Message.in_reply_to_id == original.id)
+                            .order_by(Message.id)
+                        )
+                    )
+            time.sleep(_REPLAY_POLL_SECONDS)

@@ -1,0 +1,454 @@
+"""Status, schedule and history answers, with the privacy rules of the design.
+
+The rules, in the order they apply:
+
+- A sender whose phone is registered to exactly one household is recognised
+  without typing a NIK; a phone shared by several households is asked which one
+  (by number, or by NIK).
+- Full details (programmes, amounts, dates, payment channel) go only to the phone
+  registered for the household. Anyone else learns whether the NIK is registered,
+  the name masked, and how the registered person can ask.
+- A sender may look up at most `max_niks_per_day` distinct NIKs that are not their
+  own in 24 hours; only a keyed hash of each NIK is stored to count them.
+- Dates are calendar dates where the recipient lives, so "today" is taken in the
+  recipient's time zone (WIB, WITA or WIT).
+
+Answers are plain Indonesian for SMS and WhatsApp alike: no emoji, no markdown, no
+blank lines (Rasa splits a text there), short lines, at most three SMS segments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.db import Database
+from bot.conversation.models import Contact, utcnow
+from bot.rules.nik import InvalidNik, mask_name, mask_nik, parse_nik
+from bot.rules.regions import format_date, zone_for_province
+from bot.registry.models import (
+    Disbursement,
+    DisbursementStatus,
+    Enrolment,
+    EnrolmentStatus,
+    NikLookup,
+    PaymentChannel,
+    Program,
+    ProgramCode,
+    Recipient,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_NIKS_PER_DAY = 5
+LOOKUP_WINDOW = timedelta(hours=24)
+HISTORY_LINES = {"sms": 5, "whatsapp": 8}
+PROGRAM_ORDER = (ProgramCode.PKH, ProgramCode.BPNT, ProgramCode.BLT, ProgramCode.PBI_JK)
+
+ASK_NIK = "Silakan kirim NIK (16 angka) sesuai KTP/KK. Ketik BATAL untuk membatalkan."
+RETRY_NIK = "Silakan kirim ulang NIK, atau ketik BATAL."
+HOW_TO_ASK_WITH_PHONE = (
+    "Rincian hanya dikirim ke nomor HP yang terdaftar.\n"
+    "Pemilik data dapat bertanya dari nomor itu, di kantor kelurahan/desa, atau telepon 171."
+)
+HOW_TO_ASK_WITHOUT_PHONE = (
+    "Belum ada nomor HP terdaftar untuk data ini.\n"
+    "Pemilik data dapat bertanya di kantor kelurahan/desa atau telepon 171."
+)
+NOT_REGISTERED_ADVICE = (
+    "Bila keluarga Bapak/Ibu layak dibantu, ketik USUL untuk mengusulkan,\n"
+    "atau hubungi kantor kelurahan/desa."
+)
+NO_PROGRAMME = (
+    "Belum ada program bansos yang aktif untuk data ini.\n"
+    "Info: kantor kelurahan/desa atau telepon 171. Untuk usulan, ketik USUL."
+)
+FAILED_ADVICE = (
+    "Bila gagal: hubungi pendamping sosial atau bank/kantor pos penyalur.\n"
+    "Untuk mengadu, ketik ADU."
+)
+POSTPONED_ADVICE = "Bila ditunda: jadwal baru akan dikabarkan lewat pesan."
+NON_CASH = "iuran BPJS Kesehatan dibayar pemerintah, tanpa uang tunai"
+RATE_LIMITED = (
+    "Maaf, batas cek NIK dari nomor ini sudah tercapai ({limit} NIK dalam 24 jam).\n"
+    "Silakan coba lagi besok, atau tanya di kantor kelurahan/desa atau telepon 171."
+)
+MORE_TOPICS = "Ketik JADWAL atau RIWAYAT untuk rincian."
+
+
+class Topic:
+    STATUS = "status"
+    SCHEDULE = "schedule"
+    HISTORY = "history"
+
+
+@dataclass(frozen=True)
+class Household:
+    """One recipient registered to the sender's phone, as the sender may see it."""
+
+    recipient_id: int
+    masked_name: str
+
+
+@dataclass(frozen=True)
+class StatusAnswer:
+    """Ready-to-send text; `needs_nik` says the conversation should ask for a NIK again."""
+
+    text: str
+    needs_nik: bool = False
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _ProgrammeView:
+    code: str
+    gives_cash: bool
+    active: bool
+    rows: list[Disbursement]
+
+
+def format_rupiah(amount: int) -> str:
+    """Rupiah the Indonesian way: Rp600.000."""
+    return "Rp" + f"{amount:,}".replace(",", ".")
+
+
+def channel_label(channel: str | None) -> str:
+    """Where the money is collected: "Kantor Pos", or the bank behind the KKS card."""
+    if channel == PaymentChannel.PT_POS:
+        return "Kantor Pos"
+    return f"KKS Bank {channel}" if channel else "-"
+
+
+def parse_choice(text: str | None, count: int) -> int | None:
+    """The household number a sender typed (1-based), when the phone has several."""
+    value = (text or "").strip().rstrip(".")
+    if count < 2 or not value.isascii() or not value.isdigit() or len(value) > 2:
+        return None
+    number = int(value)
+    return number if 1 <= number <= count else None
+
+
+def _short_date(day: date) -> str:
+    return f"{day:%d/%m/%y}"
+
+
+def _short_period(period: str) -> str:
+    """Drop the year from "Tahap 3 2026": the date beside it already says it."""
+    return re.sub(r"\s+\d{4}$", "", period)
+
+
+class StatusService:
+    """Answers "am I registered, when does it come, what did I get?" for one sender."""
+
+    def __init__(
+        self,
+        db: Database,
+        secret_key: str,
+        clock: Callable[[], datetime] = utcnow,
+        max_niks_per_day: int = MAX_NIKS_PER_DAY,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.max_niks_per_day = max_niks_per_day
+        # A key of its own, so SECRET_KEY itself never hashes personal data.
+        self._hash_key = hmac.new(
+            secret_key.encode(), b"nik-lookup-rate-limit", hashlib.sha256
+        ).digest()
+
+    # --- who is asking --------------------------------------------------------------
+
+    def households_for_contact(self, conversation_key: str) -> list[Household]:
+        """The households registered to the sender's phone, in a stable order."""
+        with self.db.session() as session:
+            return [
+                Household(recipient.id, mask_name(recipient.name))
+                for recipient in self._households(
+                    session, self._sender_phone(session, conversation_key)
+                )
+            ]
+
+    def ask_for_nik(self, conversation_key: str) -> StatusAnswer:
+        """The question to ask when the form needs a NIK: a choice list for shared phones."""
+        households = self.households_for_contact(conversation_key)
+        if len(households) < 2:
+            return StatusAnswer(ASK_NIK, needs_nik=True)
+        return self._choice_answer(households)
+
+    @staticmethod
+    def _sender_phone(session: Session, conversation_key: str) -> str | None:
+        contact = session.scalar(
+            select(Contact).where(Contact.conversation_key == conversation_key)
+        )
+        return contact.address if contact is not None and contact.is_phone else None
+
+    @staticmethod
+    def _households(session: Session, phone: str | None) -> Sequence[Recipient]:
+        if phone is None:
+            return []
+        return session.scalars(
+            select(Recipient).where(Recipient.phone == phone).order_by(Recipient.id)
+        ).all()
+
+    @staticmethod
+    def _choice_answer(households: Sequence[Household]) -> StatusAnswer:
+        lines = [f"Nomor ini terdaftar untuk {len(households)} keluarga:"]
+        lines += [
+            f"{number}. {household.masked_name}" for number, household in enumerate(households, 1)
+        ]
+        lines.append("Balas angka pilihan (misal 1) atau kirim NIK. Ketik BATAL untuk membatalkan.")
+        return StatusAnswer(
+            "\n".join(lines), needs_nik=True, choices=tuple(h.masked_name for h in households)
+        )
+
+    # --- the answer -------------------------------------------------------------------
+
+    def answer(
+        self,
+        conversation_key: str,
+        nik: str | None,
+        topic: str | None,
+        program: str | None = None,
+        channel: str = "sms",
+    ) -> StatusAnswer:
+        """Answer `topic` ("status", "schedule" or "history") about a NIK or a choice.
+
+        `nik` may be None (the sender's phone decides), a household number from the
+        choice list, or a NIK as typed.
+        """
+        topic = topic if topic in (Topic.SCHEDULE, Topic.HISTORY) else Topic.STATUS
+        with self.db.session() as session:
+            phone = self._sender_phone(session, conversation_key)
+            households = self._households(session, phone)
+            choice = parse_choice(nik, len(households))
+            if choice is not None:
+                recipient = households[choice - 1]
+            elif not (nik or "").strip():
+                if len(households) != 1:
+                    return self._no_nik_answer(households)
+                recipient = households[0]
+            else:
+                try:
+                    parsed = parse_nik(nik or "")
+                except InvalidNik as exc:
+                    return StatusAnswer(f"{exc.reason} {RETRY_NIK}", needs_nik=True)
+                found = session.scalar(select(Recipient).where(Recipient.nik == parsed.value))
+                if found is None or phone is None or found.phone != phone:
+                    return self._answer_other(session, conversation_key, parsed.value, found, topic)
+                recipient = found
+            log.info(
+                "status answer topic=%s nik=%s for the registered phone",
+                topic,
+                mask_nik(recipient.nik),
+            )
+            return StatusAnswer(self._owner_text(session, recipient, topic, program, channel))
+
+    def _no_nik_answer(self, households: Sequence[Recipient]) -> StatusAnswer:
+        if not households:
+            return StatusAnswer(ASK_NIK, needs_nik=True)
+        return self._choice_answer([Household(r.id, mask_name(r.name)) for r in households])
+
+    def _answer_other(
+        self,
+        session: Session,
+        conversation_key: str,
+        nik: str,
+        recipient: Recipient | None,
+        topic: str,
+    ) -> StatusAnswer:
+        """A NIK that is not the sender's own: rate-limited, and masked at most."""
+        if not self._allow_lookup(session, conversation_key, nik):
+            log.warning(
+                "status look-up refused: sender %s reached %d NIKs in 24 h",
+                conversation_key,
+                self.max_niks_per_day,
+            )
+            return StatusAnswer(RATE_LIMITED.format(limit=self.max_niks_per_day))
+        registered = recipient is not None
+        log.info(
+            "status look-up topic=%s nik=%s registered=%s by another sender",
+            topic,
+            mask_nik(nik),
+            registered,
+        )
+        if recipient is None:
+            return StatusAnswer(
+                f"NIK {mask_nik(nik)} tidak terdaftar sebagai penerima bansos.\n"
+                + NOT_REGISTERED_ADVICE
+            )
+        how = HOW_TO_ASK_WITH_PHONE if recipient.phone else HOW_TO_ASK_WITHOUT_PHONE
+        return StatusAnswer(
+            f"NIK {mask_nik(nik)} terdaftar sebagai penerima bansos "
+            f"a.n. {mask_name(recipient.name)}.\n{how}"
+        )
+
+    def _allow_lookup(self, session: Session, conversation_key: str, nik: str) -> bool:
+        """Count distinct NIKs per sender per 24 h; the same NIK again is free."""
+        now = self.clock()
+        since = now - LOOKUP_WINDOW
+        session.execute(delete(NikLookup).where(NikLookup.created_at < since))
+        digest = hmac.new(self._hash_key, nik.encode(), hashlib.sha256).hexdigest()
+        seen = set(
+            session.scalars(
+                select(NikLookup.nik_hash).where(
+                    NikLookup.sender_key == conversation_key, NikLookup.created_at >= since
+                )
+            )
+        )
+        if digest in seen:
+            return True
+        if len(seen) >= self.max_niks_per_day:
+            return False
+        session.add(NikLookup(sender_key=conversation_key, nik_hash=digest, created_at=now))
+        return True
+
+    # --- full details, for the registered phone only -----------------------------------
+
+    def _programmes(
+        self, session: Session, recipient: Recipient, program: str | None
+    ) -> list[_ProgrammeView]:
+        enrolments = (
+            session.execute(
+                select(Enrolment, Program)
+                .join(Program)
+                .where(Enrolment.recipient_id == recipient.id)
+            )
+            .tuples()
+            .all()
+        )
+        rows = session.scalars(
+            select(Disbursement)
+            .where(Disbursement.recipient_id == recipient.id)
+            .order_by(Disbursement.scheduled_date.desc(), Disbursement.id.desc())
+        ).all()
+        views = [
+            _ProgrammeView(
+                code=prog.code,
+                gives_cash=prog.gives_cash,
+                active=enrolment.status == EnrolmentStatus.AKTIF,
+                rows=[row for row in rows if row.program_code == prog.code],
+            )
+            for enrolment, prog in enrolments
+        ]
+        order = {code: index for index, code in enumerate(PROGRAM_ORDER)}
+        views.sort(key=lambda view: (order.get(view.code, len(order)), view.code))
+        wanted = (program or "").upper()
+        narrowed = [view for view in views if view.code.upper() == wanted]
+        return narrowed or views
+
+    def _owner_text(
+        self, session: Session, recipient: Recipient, topic: str, program: str | None, channel: str
+    ) -> str:
+        views = self._programmes(session, recipient, program)
+        today = self.clock().astimezone(zone_for_province(recipient.province_code)).date()
+        if not views:
+            return f"Data a.n. {recipient.name} terdaftar.\n{NO_PROGRAMME}"
+        if topic == Topic.SCHEDULE:
+            lines = [f"Jadwal bansos {recipient.name}:"] + self._schedule_lines(views, today)
+        elif topic == Topic.HISTORY:
+            lines = [f"Riwayat bansos {recipient.name}:"] + self._history_lines(
+                views, today, HISTORY_LINES.get(channel, HISTORY_LINES["sms"])
+            )
+        else:
+            lines = (
+                [f"Bansos a.n. {recipient.name}:"]
+                + self._status_lines(views, today)
+                + [MORE_TOPICS]
+            )
+        return "\n".join(lines)
+
+    @staticmethod
+    def _next(view: _ProgrammeView, today: date) -> Disbursement | None:
+        """The next payment: the earliest scheduled from today, else one still overdue."""
+        scheduled = [row for row in view.rows if row.status == DisbursementStatus.DIJADWALKAN]
+        upcoming = [row for row in scheduled if row.scheduled_date >= today]
+        if upcoming:
+            return min(upcoming, key=lambda row: row.scheduled_date)
+        return scheduled[0] if scheduled else None
+
+    def _status_lines(self, views: list[_ProgrammeView], today: date) -> list[str]:
+        lines, advice = [], set()
+        for view in views:
+            if not view.active:
+                lines.append(f"{view.code}: tidak aktif")
+                continue
+            if not view.gives_cash:
+                lines.append(f"{view.code}: aktif, {NON_CASH}")
+                continue
+            row = self._next(view, today) or (view.rows[0] if view.rows else None)
+            if row is None:
+                lines.append(f"{view.code}: aktif, belum ada jadwal penyaluran")
+                continue
+            state = {
+                DisbursementStatus.DIJADWALKAN: f"dijadwalkan {_short_date(row.scheduled_date)}",
+                DisbursementStatus.TERSALUR: "sudah tersalur",
+                DisbursementStatus.GAGAL: "gagal disalurkan",
+                DisbursementStatus.DITUNDA: "ditunda",
+            }.get(row.status, row.status)
+            lines.append(f"{view.code}: aktif, {row.period} {state}")
+            advice.add(row.status)
+        return lines + self._advice(advice)
+
+    def _schedule_lines(self, views: list[_ProgrammeView], today: date) -> list[str]:
+        lines, advice = [], set()
+        for view in views:
+            if not view.active:
+                lines.append(f"{view.code}: tidak aktif")
+                continue
+            if not view.gives_cash:
+                lines.append(f"{view.code}: {NON_CASH}")
+                continue
+            row = self._next(view, today)
+            if row is not None:
+                overdue = " (sedang diproses)" if row.scheduled_date < today else ""
+                lines.append(f"{view.code} {row.period} {format_rupiah(row.amount)}")
+                lines.append(
+                    f"{format_date(row.scheduled_date)}, {channel_label(row.channel)}{overdue}"
+                )
+                continue
+            latest = view.rows[0] if view.rows else None
+            if latest is not None and latest.status == DisbursementStatus.GAGAL:
+                lines.append(f"{view.code} {latest.period}: gagal disalurkan")
+            elif latest is not None and latest.status == DisbursementStatus.DITUNDA:
+                lines.append(f"{view.code} {latest.period}: ditunda")
+            else:
+                lines.append(f"{view.code}: belum ada jadwal penyaluran berikutnya")
+                continue
+            advice.add(latest.status)
+        return lines + self._advice(advice)
+
+    def _history_lines(self, views: list[_ProgrammeView], today: date, limit: int) -> list[str]:
+        past = [
+            row
+            for view in views
+            if view.gives_cash
+            for row in view.rows
+            if row.status in (DisbursementStatus.TERSALUR, DisbursementStatus.GAGAL)
+            or row.scheduled_date < today
+        ]
+        past.sort(key=lambda row: (row.scheduled_date, row.id), reverse=True)
+        shown = past[:limit]
+        if not shown:
+            return ["Belum ada riwayat penyaluran bansos tunai."]
+        lines = [
+            f"{_short_date(row.scheduled_date)} {row.program_code} {_short_period(row.period)} "
+            f"{format_rupiah(row.amount)} {row.status}"
+            for row in shown
+        ]
+        return lines + self._advice({row.status for row in shown[:1]})
+
+    @staticmethod
+    def _advice(statuses: set[str]) -> list[str]:
+        advice = []
+        if DisbursementStatus.GAGAL in statuses:
+            advice.append(FAILED_ADVICE)
+        if DisbursementStatus.DITUNDA in statuses:
+            advice.append(POSTPONED_ADVICE)
+        return advice

@@ -1,0 +1,106 @@
+"""Logging that never writes a whole NIK.
+
+A NIK is personal data (UU PDP) and turns up in log lines through citizens' own
+messages, exception texts and tracebacks. The filter sits on the handler, so records
+from every logger that propagates to the root are masked before anything is written.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+from gunicorn.glogging import Logger as GunicornLogger
+
+from bot.rules.nik import mask_niks
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# A URL's query string, up to the next space or quote.
+_QUERY_STRING = re.compile(r"\?[^\s\"']+")
+_FORMATTER = logging.Formatter()
+
+
+class NikMaskingFilter(logging.Filter):
+    """Rewrite a record in place so its message, exception and stack show NIKs masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A broken format string would make the handler dump msg and args raw;
+            # keep both, masked, instead.
+            message = f"{record.msg} {record.args!r}"
+        record.msg = mask_niks(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_niks(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_niks(record.stack_info)
+        return True
+
+
+class _MaskedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler configure_logging installs; its type marks it as already there.
+
+    It writes to whatever `sys.stderr` is at the time of each record, so a process
+    that swaps stderr later (a server, a test runner) still gets the output.
+    """
+
+    @property  # type: ignore[override]
+    def stream(self):  # type: ignore[no-untyped-def]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # type: ignore[no-untyped-def]
+        """StreamHandler.__init__ assigns a stream; the property ignores it."""
+
+
+def configure_logging(level: str = "INFO") -> None:
+    """Send every log record to stderr with NIKs masked; calling it again only sets the level.
+
+    Handlers someone else already put on the root (a server's, a test runner's) get
+    the filter too, so no handler on the root writes a whole NIK.
+    """
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if not any(isinstance(handler, _MaskedStderrHandler) for handler in root.handlers):
+        handler = _MaskedStderrHandler()
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        root.addHandler(handler)
+    for handler in root.handlers:
+        if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
+            handler.addFilter(NikMaskingFilter())
+
+
+class QueryStringFilter(logging.Filter):
+    """Cut query strings out of a record: Kannel's callbacks carry the sender's number
+    (`from=`) and, in get-url mode, the whole message (`text=`) in theirs, and gunicorn
+    writes a failed request's URI into its error log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = f"{record.msg} {record.args!r}"
+        record.msg = _QUERY_STRING.sub("?...", message)
+        record.args = None
+        return True
+
+
+class MaskedGunicornLogger(GunicornLogger):
+    """gunicorn's error and access logs without query strings and with NIKs masked.
+
+    gunicorn's loggers do not propagate to the root, so configure_logging never sees
+    them; gunicorn.conf.py names this class (its access format also leaves the query
+    string and the referrer out).
+    """
+
+    def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
+        super().setup(cfg)
+        for logger in (self.error_log, self.access_log):
+            for handler in logger.handlers:
+                if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
+                    handler.addFilter(QueryStringFilter())
+                    handler.addFilter(NikMaskingFilter())
