@@ -2,8 +2,7 @@
 
 The menu is the one answer every citizen needs to be able to find again, so it
 lists the SMS keywords that the webhook honours whatever the NLU says (see
-DESIGN.md). On SMS it must stay within two GSM-7 segments; on WhatsApp there is
-room to explain each keyword and give an example.
+DESIGN.md), both menus read from the one keyword table (bot/conversation/keywords.py).
 """
 
 from __future__ import annotations
@@ -16,40 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import CHANNEL_WHATSAPP, BansosAction
 from actions.report_form import SLOTS as REPORT_SLOTS
-
-# Two GSM-7 segments at most (306 characters): no asterisks, no emoji, no
-# characters from the GSM-7 extension table such as [ ] { } ~ or the euro sign.
-MENU_SMS = (
-    "Layanan Asisten Bansos, balas:\n"
-    "CEK spasi NIK: status\n"
-    "JADWAL: jadwal cair\n"
-    "RIWAYAT: riwayat bansos\n"
-    "USUL: usulkan penerima\n"
-    "SANGGAH: sanggah penerima\n"
-    "ADU: pengaduan\n"
-    "TIKET spasi nomor: cek laporan\n"
-    "PETUGAS: hubungi petugas\n"
-    "STOP/MULAI: henti/mulai SMS"
-)
-
-# No blank lines: Rasa's output channels split a text at every blank line into
-# separate messages, which would arrive as several WhatsApp bubbles.
-MENU_WHATSAPP = (
-    "*Layanan Asisten Bansos*\n"
-    "Balas dengan salah satu kata kunci berikut:\n"
-    "*CEK <NIK>*: cek status kepesertaan bansos\n"
-    "   contoh: CEK 3201xxxxxxxxxxxx\n"
-    "*JADWAL*: jadwal pencairan berikutnya\n"
-    "*RIWAYAT*: riwayat penyaluran bansos\n"
-    "*USUL*: usulkan keluarga yang layak dibantu\n"
-    "*SANGGAH*: sanggah penerima yang tidak layak\n"
-    "*ADU*: sampaikan pengaduan\n"
-    "*TIKET <nomor>*: cek perkembangan laporan\n"
-    "*PETUGAS*: bicara dengan petugas\n"
-    "*STOP* / *MULAI*: berhenti / mulai lagi pemberitahuan\n"
-    "Bapak/Ibu juga boleh menulis pertanyaan dengan kalimat biasa. "
-    "Call center Kemensos: 171."
-)
+from bot.conversation.keywords import sms_menu, whatsapp_menu
 
 # Slots that hold the task in progress. Cleared when a status answer has been
 # given, a report filed, or the user cancels, so a NIK does not linger in the
@@ -60,7 +26,7 @@ TASK_SLOTS = ("nik", "status_topic", "program") + REPORT_SLOTS
 
 def menu_text(channel: Text) -> Text:
     """Return the menu for a channel; anything but WhatsApp gets the SMS version."""
-    return MENU_WHATSAPP if channel == CHANNEL_WHATSAPP else MENU_SMS
+    return whatsapp_menu() if channel == CHANNEL_WHATSAPP else sms_menu()
 
 
 class ActionShowMenu(BansosAction):

@@ -27,7 +27,7 @@ from bot.handoff.service import (
 )
 from bot.handoff.models import HandoffReason
 from bot.conversation.limits import InboundPolicy, Verdict, check_inbound
-from bot.conversation.keywords import free_text_input, keyword_payload
+from bot.conversation.keywords import free_text_input, keyword_for, keyword_payload
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.phone import Address, parse_address
 from bot.conversation.rasa_client import RasaClient, RasaUnavailable
@@ -47,7 +47,7 @@ _STORE_GIVE_UP_SECONDS = 60.0
 # States of a message nobody has answered yet.
 _UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
-_SUBSCRIPTION_PAYLOADS = ("/opt_out", "/opt_in")
+_SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").payload)
 
 
 class InvalidInbound(ValueError):

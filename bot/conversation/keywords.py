@@ -13,28 +13,92 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from bot.rules.nik import compact_niks
 
-KEYWORD_INTENTS: dict[str, str] = {
-    "MENU": "help",
-    "BANTUAN": "help",
-    "CEK": "check_status",
-    "JADWAL": "ask_disbursement_schedule",
-    "RIWAYAT": "ask_disbursement_history",
-    "USUL": "submit_usul",
-    "SANGGAH": "submit_sanggah",
-    "ADU": "file_complaint",
-    "TIKET": "check_ticket",
-    "PETUGAS": "request_human",
-    "STOP": "opt_out",
-    "BERHENTI": "opt_out",
-    "MULAI": "opt_in",
-    "BATAL": "cancel",
-}
 
-# Keywords whose text is a report to be read by the form.
-REPORT_KEYWORDS = frozenset({"USUL", "SANGGAH", "ADU"})
+class Argument:
+    """What may follow a keyword; anything else makes the message free text."""
+
+    NONE = ""
+    NIK = "nik"  # digits, passed on even when not 16 of them: the form says what is wrong
+    TICKET = "ticket_ref"
+    REPORT = "report_text"  # the whole report in one SMS: "ADU Nama NIK Alamat Isi"
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """One row of the keyword table: the words, the intent, and how the menus show it.
+
+    A menu line left empty keeps the keyword out of that menu (MULAI shares STOP's
+    line). `without_rasa` marks the keywords the core answers itself, so they work
+    while Rasa is down or a person has the chat.
+    """
+
+    words: tuple[str, ...]
+    intent: str
+    argument: str = Argument.NONE
+    sms_menu: str = ""
+    whatsapp_menu: str = ""
+    without_rasa: bool = False
+
+    @property
+    def payload(self) -> str:
+        """The Rasa payload of the keyword alone."""
+        return f"/{self.intent}"
+
+
+# The one table of SMS keywords: the parser, both menus and the core read it. A new
+# word for an existing intent is one more entry in `words`; a new keyword one more row.
+# SMS menu lines: GSM-7, no [ ] { } ~ (extension table), two segments in all.
+KEYWORDS: tuple[Keyword, ...] = (
+    Keyword(("MENU", "BANTUAN"), "help"),
+    Keyword(
+        ("CEK",), "check_status", Argument.NIK,
+        "CEK spasi NIK: status",
+        "*CEK <NIK>*: cek status kepesertaan bansos\n   contoh: CEK 3201xxxxxxxxxxxx",
+    ),
+    Keyword(("JADWAL",), "ask_disbursement_schedule", Argument.NONE, "JADWAL: jadwal cair", "*JADWAL*: jadwal pencairan berikutnya"),
+    Keyword(("RIWAYAT",), "ask_disbursement_history", Argument.NONE, "RIWAYAT: riwayat bansos", "*RIWAYAT*: riwayat penyaluran bansos"),
+    Keyword(("USUL",), "submit_usul", Argument.REPORT, "USUL: usulkan penerima", "*USUL*: usulkan keluarga yang layak dibantu"),
+    Keyword(("SANGGAH",), "submit_sanggah", Argument.REPORT, "SANGGAH: sanggah penerima", "*SANGGAH*: sanggah penerima yang tidak layak"),
+    Keyword(("ADU",), "file_complaint", Argument.REPORT, "ADU: pengaduan", "*ADU*: sampaikan pengaduan"),
+    Keyword(("TIKET",), "check_ticket", Argument.TICKET, "TIKET spasi nomor: cek laporan", "*TIKET <nomor>*: cek perkembangan laporan"),
+    Keyword(("PETUGAS",), "request_human", Argument.NONE, "PETUGAS: hubungi petugas", "*PETUGAS*: bicara dengan petugas", without_rasa=True),
+    Keyword(
+        ("STOP", "BERHENTI"), "opt_out", Argument.NONE,
+        "STOP/MULAI: henti/mulai SMS", "*STOP* / *MULAI*: berhenti / mulai lagi pemberitahuan", without_rasa=True,
+    ),
+    Keyword(("MULAI",), "opt_in", without_rasa=True),
+    Keyword(("BATAL",), "cancel"),
+)
+
+_BY_WORD: dict[str, Keyword] = {word: keyword for keyword in KEYWORDS for word in keyword.words}
+_BY_INTENT: dict[str, Keyword] = {keyword.intent: keyword for keyword in KEYWORDS}
+
+# No blank lines in either menu: Rasa's output channels split a text at every blank
+# line, which on WhatsApp would arrive as several bubbles.
+_SMS_MENU_HEAD = "Layanan Asisten Bansos, balas:"
+_WHATSAPP_MENU_HEAD = "*Layanan Asisten Bansos*\nBalas dengan salah satu kata kunci berikut:"
+_WHATSAPP_MENU_TAIL = "Bapak/Ibu juga boleh menulis pertanyaan dengan kalimat biasa. Call center Kemensos: 171."
+
+
+def keyword_for(intent: str) -> Keyword:
+    """The table's row for an intent (the core asks for STOP's, MULAI's, PETUGAS's)."""
+    return _BY_INTENT[intent]
+
+
+def sms_menu() -> str:
+    """The SMS menu: one line per keyword, within two GSM-7 segments."""
+    return "\n".join([_SMS_MENU_HEAD] + [k.sms_menu for k in KEYWORDS if k.sms_menu])
+
+
+def whatsapp_menu() -> str:
+    """The WhatsApp menu: room to explain each keyword and give an example."""
+    lines = [k.whatsapp_menu for k in KEYWORDS if k.whatsapp_menu]
+    return "\n".join([_WHATSAPP_MENU_HEAD, *lines, _WHATSAPP_MENU_TAIL])
+
 
 _KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)\b[\s:.,-]*(.*?)\s*$", re.DOTALL)
 _NUMBER_RE = re.compile(r"[\d][\d\s.\-]*")
@@ -53,28 +117,27 @@ def keyword_payload(text: str) -> str | None:
     """
     reference = _TICKET_RE.fullmatch(text.strip())
     if reference:
-        return _payload("check_ticket", {"ticket_ref": _canonical_reference(reference)})
+        return _payload(_BY_WORD["TIKET"].intent, {Argument.TICKET: _canonical_reference(reference)})
     match = _KEYWORD_RE.match(text)
     if not match:
         return None
-    word, rest = match.group(1).upper(), match.group(2)
-    intent = KEYWORD_INTENTS.get(word)
-    if intent is None:
+    keyword = _BY_WORD.get(match.group(1).upper())
+    if keyword is None:
         return None
+    rest = match.group(2)
     entities: dict[str, str] = {}
     if rest:
-        if word == "CEK" and _NUMBER_RE.fullmatch(rest):
-            # Passed on even when it is not 16 digits: the form then says what is wrong.
-            entities["nik"] = re.sub(r"\D", "", rest)[:32]
-        elif word == "TIKET" and _REF_CHARS_RE.fullmatch(rest):
+        if keyword.argument == Argument.NIK and _NUMBER_RE.fullmatch(rest):
+            entities[Argument.NIK] = re.sub(r"\D", "", rest)[:32]
+        elif keyword.argument == Argument.TICKET and _REF_CHARS_RE.fullmatch(rest):
             ref = _TICKET_RE.fullmatch(rest)
-            entities["ticket_ref"] = _canonical_reference(ref) if ref else rest.upper()
-        elif word in REPORT_KEYWORDS and rest.lstrip("#").strip():
+            entities[Argument.TICKET] = _canonical_reference(ref) if ref else rest.upper()
+        elif keyword.argument == Argument.REPORT and rest.lstrip("#").strip():
             # "ADU#Nama#NIK#Alamat#Isi" is the same format with "#" between fields.
-            entities["report_text"] = rest.lstrip("#").strip()
+            entities[Argument.REPORT] = rest.lstrip("#").strip()
         else:
             return None
-    return _payload(intent, entities)
+    return _payload(keyword.intent, entities)
 
 
 def _canonical_reference(match: re.Match[str]) -> str:

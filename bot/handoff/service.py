@@ -43,6 +43,7 @@ from bot.handoff.models import (
     HandoffStatus,
 )
 from bot.channels.outbox import Outbox
+from bot.conversation.keywords import keyword_for
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.nik import InvalidNik, mask_niks, parse_nik
 from bot.rules.phone import mask_phone
@@ -72,7 +73,7 @@ SMS_REPLY_MAX_SEGMENTS = 3
 TRANSCRIPT_CONTEXT = timedelta(days=3)
 TRANSCRIPT_MAX_MESSAGES = 300
 SNIPPET_CHARS = 80
-REQUEST_HUMAN_PAYLOAD = "/request_human"
+REQUEST_HUMAN_PAYLOAD = keyword_for("request_human").payload
 
 BOT_BACK_TEXT = (
     "Percakapan dengan petugas sudah selesai. Asisten Bansos kembali melayani "
