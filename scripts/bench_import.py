@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.db import Database  # noqa: E402
 from bot.registry.demo import generate, write_disbursements_csv, write_recipients_csv  # noqa: E402
 from bot.registry.importer import ImportReport, import_disbursements, import_recipients  # noqa: E402
-from tests.support.databases import fresh_database_url, postgres_base_url  # noqa: E402
+from tools.databases import fresh_database_url, postgres_base_url  # noqa: E402
 
 
 def _line(backend: str, run: str, report: ImportReport) -> str:

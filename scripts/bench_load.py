@@ -62,12 +62,12 @@ from bot.conversation.models import Contact  # noqa: E402
 from bot.registry.models import Recipient  # noqa: E402
 from scripts.rasa_model import ensure_model  # noqa: E402
 from scripts.svgplot import Panel, Point, latency_plot  # noqa: E402
-from tests.support.databases import fresh_database_url  # noqa: E402
-from tests.support.fake_rasa import FakeRasa  # noqa: E402
-from tests.support.processes import E2E_RASA_TOKEN, action_server, free_port, rasa_server  # noqa: E402
+from tools.databases import fresh_database_url  # noqa: E402
+from tools.fake_rasa import FakeRasa  # noqa: E402
+from tools.processes import E2E_RASA_TOKEN, action_server, free_port, rasa_server  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token-0123456789abcdef"
-SECRET_KEY = "e2e-secret"  # the action server's, from tests/support/processes.py
+SECRET_KEY = "e2e-secret"  # the action server's, from tools/processes.py
 SERVICE_NUMBER = "+6281100000000"
 PATH = "/webhooks/twilio/messages"
 PLOT = ROOT / "reports" / "bench_load.svg"

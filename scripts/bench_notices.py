@@ -4,7 +4,7 @@
    provinces; 30% with a smartphone, so WhatsApp templates go out too).
 2. Plans them (planning rate), then dispatches them with the rate limit lifted
    (dispatch rate), through the real twilio client, to the fake Twilio API running in
-   a process of its own (tests/support/fake_twilio.py). Checks that each of the
+   a process of its own (tools/fake_twilio.py). Checks that each of the
    100,000 phones got exactly one message. Prints the peak memory (RSS) of this
    process, which does the planning and the sending.
 3. Sends a further campaign with a limit of N per second and shows, from the times
@@ -41,9 +41,9 @@ from bot.notices.dispatcher import Dispatcher  # noqa: E402
 from bot.channels.twilio import TwilioTransport  # noqa: E402
 from bot.notices.planning import NoticePlanner  # noqa: E402
 from bot.registry.models import Disbursement, Recipient  # noqa: E402
-from tests.support.databases import fresh_database_url, postgres_base_url  # noqa: E402
-from tests.support.fake_twilio import FakeTwilioApi  # noqa: E402
-from tests.support.notices import CONTENT_SID, notice_settings  # noqa: E402
+from tools.databases import fresh_database_url, postgres_base_url  # noqa: E402
+from tools.fake_twilio import FakeTwilioApi  # noqa: E402
+from tools.notices import CONTENT_SID, notice_settings  # noqa: E402
 
 PROVINCES = ("32", "35", "73", "51", "81", "94")
 # 03:00 UTC: 10:00 WIB, 11:00 WITA, 12:00 WIT.

@@ -12,8 +12,8 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from bot.db import Database
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.databases import BACKENDS, migrated_database, postgres_base_url
+from tools.fake_twilio import FakeTwilioApi
+from tools.databases import BACKENDS, migrated_database, postgres_base_url
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner
 
 # A developer's own .env (written by `make run`) must not leak into the tests, and every

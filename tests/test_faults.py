@@ -37,9 +37,9 @@ from bot.conversation.followup import DEFAULT_POLICY, retry_followups
 from bot.conversation.models import Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
 from scripts.rasa_model import ensure_model
-from tests.support.fake_rasa import FakeRasa
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.processes import E2E_RASA_TOKEN, ROOT, action_server, free_port, rasa_server
+from tools.fake_rasa import FakeRasa
+from tools.fake_twilio import FakeTwilioApi
+from tools.processes import E2E_RASA_TOKEN, ROOT, action_server, free_port, rasa_server
 from tests.support.twilio import (
     SERVICE_NUMBER,
     TEST_ACCOUNT_SID,

@@ -18,7 +18,7 @@ from bot.handoff.service import BOT_BACK_TEXT, WAITING_LEAD
 from bot.handoff.models import Handoff, HandoffReason, HandoffStatus
 from bot.conversation.models import Contact, Message, MessageStatus
 from bot.channels.sandbox import latest_id, sent_to
-from tests.support.fake_rasa import FakeRasa
+from tools.fake_rasa import FakeRasa
 from tests.support.staff import make_staff, staff_services
 from tests.support.twilio import TwilioSigner, sms_form, whatsapp_form
 

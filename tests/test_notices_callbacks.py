@@ -21,9 +21,9 @@ from bot.notices.ops import ResultGroup, results
 from bot.notices.planning import NoticePlanner
 from bot.notices.models import Notice, NoticeAttempt, NoticeStatus
 from bot.registry.models import Recipient
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.http_stub import StubServer
-from tests.support.notices import CONTENT_SID, T0, add_disbursement, add_recipient, day_after, notice_settings
+from tools.fake_twilio import FakeTwilioApi
+from tools.http_stub import StubServer
+from tools.notices import CONTENT_SID, T0, add_disbursement, add_recipient, day_after, notice_settings
 from tests.support.twilio import TwilioSigner, sms_form
 
 STATUS = "/webhooks/twilio/status"

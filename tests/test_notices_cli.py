@@ -13,7 +13,7 @@ from bot.notices.cli import notices
 from bot.notices.models import Notice, NoticeStatus
 from bot.registry.models import Recipient
 from bot.notices.scheduler import Lease
-from tests.support.notices import add_disbursement, add_households, add_recipient
+from tools.notices import add_disbursement, add_households, add_recipient
 
 
 @pytest.fixture

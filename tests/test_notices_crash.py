@@ -1,6 +1,6 @@
 """Exactly once, proven with real processes: SIGKILL mid-campaign, and two dispatchers racing.
 
-Dispatchers run as subprocesses (`python -m tests.support.notices`) against the local
+Dispatchers run as subprocesses (`python -m tools.notices`) against the local
 fake Twilio API; the fake counts every message it accepted, so a notice sent twice
 or never shows up there, whatever the database says. Both run on SQLite and, with
 TEST_DATABASE_URL, on PostgreSQL.
@@ -25,8 +25,8 @@ from bot.config import Settings
 from bot.db import Database
 from bot.notices.planning import NoticePlanner
 from bot.notices.models import Notice, NoticeStatus
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.notices import add_households, notice_settings, settings_env
+from tools.fake_twilio import FakeTwilioApi
+from tools.notices import add_households, notice_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +54,7 @@ def _plan(db: Database, settings: Settings, households: int) -> list[str]:
 def _start(settings: Settings, workdir: Path, **extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, **settings_env(settings), "PYTHONPATH": str(ROOT), **extra}
     return subprocess.Popen(
-        [sys.executable, "-m", "tests.support.notices"],
+        [sys.executable, "-m", "tools.notices"],
         cwd=workdir,  # away from the project's .env
         env=env,
         stdout=subprocess.DEVNULL,

@@ -26,9 +26,9 @@ from bot.notices.planning import NoticePlanner
 from bot.notices.models import AttemptStatus, Notice, NoticeAttempt, NoticeStatus
 from bot.registry.models import Disbursement, DisbursementStatus, Recipient
 from bot.conversation.subscriptions import set_opted_out
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.http_stub import StubServer
-from tests.support.notices import (
+from tools.fake_twilio import FakeTwilioApi
+from tools.http_stub import StubServer
+from tools.notices import (
     CONTENT_SID,
     T0,
     add_disbursement,

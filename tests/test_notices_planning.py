@@ -10,7 +10,7 @@ from bot.conversation.models import Channel, Contact
 from bot.notices.planning import NoticePlanner
 from bot.notices.models import Notice, NoticeCampaign, NoticeKind, NoticeStatus
 from bot.registry.models import Disbursement, DisbursementStatus, Recipient
-from tests.support.notices import (
+from tools.notices import (
     CONTENT_SID,
     T0,
     add_disbursement,

@@ -17,8 +17,8 @@ from sqlalchemy import select, text
 from bot.db import Database
 from bot.notices.models import Notice, NoticeStatus, SchedulerLease
 from bot.notices.scheduler import Lease, build_scheduler, renewed
-from tests.support.fake_twilio import FakeTwilioApi
-from tests.support.notices import add_households, notice_settings, settings_env
+from tools.fake_twilio import FakeTwilioApi
+from tools.notices import add_households, notice_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)

@@ -21,7 +21,7 @@ from bot.config import InsecureSettings, load_settings
 from bot.db import Database
 from bot.conversation.models import Message
 from scripts import init_env
-from tests.support.processes import ROOT, free_port
+from tools.processes import ROOT, free_port
 from tests.support.twilio import TwilioSigner, sms_form
 
 PHONE = "+6281234567890"

@@ -20,7 +20,7 @@ from bot.handoff.models import Handoff, HandoffStatus
 from bot.conversation.models import Message
 from bot.registry.models import Recipient
 from bot.handoff.staff_models import AuditEntry
-from tests.support.fake_twilio import FakeTwilioApi
+from tools.fake_twilio import FakeTwilioApi
 from tests.support.staff import make_staff, post_form, signed_in
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, sms_form, whatsapp_form
 

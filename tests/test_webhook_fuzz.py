@@ -22,7 +22,7 @@ from app import MAX_REQUEST_BYTES, create_app
 from bot.conversation import replies
 from bot.db import Database
 from bot.conversation.models import Contact, Message, MessageStatus
-from tests.support.fake_rasa import FakeRasa
+from tools.fake_rasa import FakeRasa
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner, new_message_sid, sms_form
 
 MESSAGES = "/webhooks/twilio/messages"

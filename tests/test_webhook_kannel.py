@@ -24,7 +24,7 @@ from bot.conversation.inbound import InboundResult
 from bot.db import Database
 from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.rules.smstext import is_gsm7, segment_count
-from tests.support.fake_rasa import FakeRasa
+from tools.fake_rasa import FakeRasa
 from tests.support.twilio import TwilioSigner, whatsapp_form
 
 INBOUND = "/webhooks/kannel/sms"

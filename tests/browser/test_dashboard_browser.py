@@ -18,7 +18,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from app import create_app
-from tests.support.fake_twilio import FakeTwilioApi
+from tools.fake_twilio import FakeTwilioApi
 from tests.support.staff import PASSWORD, make_staff
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, whatsapp_form
 

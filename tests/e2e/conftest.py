@@ -13,7 +13,7 @@ from app import create_app
 from bot.db import Database
 from bot.registry.demo import seed_demo
 from scripts.rasa_model import ensure_model
-from tests.support.processes import E2E_RASA_TOKEN, action_server, rasa_server
+from tools.processes import E2E_RASA_TOKEN, action_server, rasa_server
 from tests.support.phones import Phone, new_number
 from tests.support.twilio import TEST_AUTH_TOKEN
 

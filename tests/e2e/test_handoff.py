@@ -24,9 +24,9 @@ from app import create_app
 from bot.db import Database
 from bot.handoff.models import Handoff, HandoffReason, HandoffStatus
 from bot.conversation.models import Contact
-from tests.support.processes import E2E_RASA_TOKEN
+from tools.processes import E2E_RASA_TOKEN
 from tests.support.phones import Phone
-from tests.support.fake_twilio import FakeTwilioApi
+from tools.fake_twilio import FakeTwilioApi
 from tests.support.staff import make_staff, post_form, signed_in
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 

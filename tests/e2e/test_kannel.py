@@ -33,10 +33,10 @@ from bot.notices.models import Notice, NoticeStatus
 from bot.services import Services
 from bot.rules.smstext import is_gsm7, segment_count
 from tests.support.phones import new_number
-from tests.support.databases import migrated_database
+from tools.databases import migrated_database
 from tests.support.kannel import KannelGateway, KannelTestConfig, find_binaries, kannel_gateway
-from tests.support.notices import T0, add_disbursement, add_recipient, day_after, notice_settings
-from tests.support.processes import E2E_RASA_TOKEN, free_port
+from tools.notices import T0, add_disbursement, add_recipient, day_after, notice_settings
+from tools.processes import E2E_RASA_TOKEN, free_port
 
 BINARIES = find_binaries()
 pytestmark = pytest.mark.skipif(

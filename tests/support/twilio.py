@@ -7,9 +7,7 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
-TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
-TEST_ACCOUNT_SID = "AC" + "0" * 32
-SERVICE_NUMBER = "+6281100000000"
+from tools.fake_twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 _counter = itertools.count(1)
 

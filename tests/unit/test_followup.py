@@ -16,8 +16,8 @@ from bot.conversation.followup import DEFAULT_POLICY, due_followups, retry_follo
 from bot.handoff.models import Handoff
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
-from tests.support.fake_rasa import FakeRasa
-from tests.support.fake_twilio import FakeTwilioApi
+from tools.fake_rasa import FakeRasa
+from tools.fake_twilio import FakeTwilioApi
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 PHONE = "+6281234567890"

@@ -19,7 +19,7 @@ from bot.channels.kannel import DLR_MASK, UNREACHABLE_ERROR, KannelTransport
 from bot.channels.outbox import NETWORK_ERROR, ProviderUnreachable, Template
 from bot.conversation.models import MessageStatus
 from bot.rules.smstext import segment_count
-from tests.support.http_stub import StubServer
+from tools.http_stub import StubServer
 
 TO = "+6281234567890"
 SECRET = "kannel-webhook-secret_01"

@@ -30,7 +30,7 @@ from bot.reports.service import (
 )
 from bot.reports.models import Report, ReportEvent, ReportEventType, ReportKind, ReportStatus
 from bot.rules.smstext import is_gsm7, segment_count
-from tests.support.fake_twilio import FakeTwilioApi
+from tools.fake_twilio import FakeTwilioApi
 from tests.support.reports import insert_reports
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.channels.kannel import INBOUND_PATH, WEBHOOK_USER
-from tests.support.processes import free_port
+from tools.processes import free_port
 
 SMSC_ID = "fakesmsc"
 SERVICE_NUMBER = "99171"

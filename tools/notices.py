@@ -14,7 +14,7 @@ from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.notices.dispatcher import Dispatcher
 from bot.registry.models import Disbursement, DisbursementStatus, Recipient
-from tests.support.twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+from tools.fake_twilio import TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
 
 # 03:00 UTC: 10:00 WIB, 11:00 WITA, 12:00 WIT, inside everyone's sending window.
 T0 = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
@@ -161,7 +161,7 @@ def _wait_for_the_others(barrier: Path, parties: int) -> None:
 
 
 def main() -> None:
-    """Run one dispatcher until nothing is due: `python -m tests.support.notices`.
+    """Run one dispatcher until nothing is due: `python -m tools.notices`.
 
     The crash and race tests start this in subprocesses, configured by environment;
     DISPATCH_BARRIER (a directory) and DISPATCH_PARTIES make racing ones start together.

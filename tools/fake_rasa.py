@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.http_stub import StubServer
+from tools.http_stub import StubServer
 
 _TRACKER = re.compile(r"^/conversations/([^/]+)/tracker(/events)?$")
 

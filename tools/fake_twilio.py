@@ -18,7 +18,12 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.http_stub import StubServer
+from tools.http_stub import StubServer
+
+# The fake account's credentials and our service number, as tests and benchmarks use them.
+TEST_AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+TEST_ACCOUNT_SID = "AC" + "0" * 32
+SERVICE_NUMBER = "+6281100000000"
 
 _MESSAGES_PATH = re.compile(r"^/2010-04-01/Accounts/(?P<sid>AC\w+)/Messages\.json$")
 

@@ -14,7 +14,7 @@ import requests
 
 from scripts.run_rasa import QUIET_RASA, rasa_command
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 QUIET_RASA_ENV = {**QUIET_RASA, "PYTHONWARNINGS": "ignore"}
 # Rasa's HTTP API answers only with this token, as under `make run` (RASA_TOKEN).
 E2E_RASA_TOKEN = "e2e-rasa-token"
