@@ -113,6 +113,8 @@ def notice_settings(db: Database, api_base: str = "", **overrides: Any) -> Setti
     """Settings for a dispatcher against the fake Twilio API (or the sandbox without one)."""
     values: dict[str, Any] = {
         "database_url": db.url,
+        # An app built from these settings (the Kannel test serves one) needs a key.
+        "secret_key": "notice-tests-secret",
         "twilio_account_sid": TEST_ACCOUNT_SID if api_base else "",
         "twilio_auth_token": TEST_AUTH_TOKEN if api_base else "",
         "twilio_api_base": api_base,
