@@ -39,7 +39,7 @@ NO_CONTACT_TEXT = (
 _FRESH_START = frozenset({"restart", "session_started"})
 
 escalations: runtime.Lazy[Escalations] = runtime.Lazy(
-    lambda: Escalations(runtime.database())
+    lambda: runtime.services().escalations
 )
 
 

@@ -47,8 +47,6 @@ from actions.report_form import (
     question,
     start,
 )
-from bot.channels.routing import make_transport
-from bot.channels.outbox import Outbox
 from bot.reports.service import AttachmentDraft, InvalidReport, ReportService
 from bot.reports.models import ReportKind
 
@@ -69,9 +67,7 @@ CANNOT_FILE = (
 )
 
 report_service: runtime.Lazy[ReportService] = runtime.Lazy(
-    lambda: ReportService(
-        runtime.database(), Outbox(runtime.database(), make_transport(runtime.settings()))
-    )
+    lambda: runtime.services().reports
 )
 
 

@@ -1,9 +1,10 @@
-"""What the action server builds once per process: settings, the database, services.
+"""What the action server builds once per process: its settings and the core's services.
 
 The SDK imports every module in actions/ when it starts, and tests import them
-without any database, so nothing here is built at import time: each object is
-made on first use from the environment (bot.config) and then shared by every
-action. Tests hand in their own service with `Lazy.override`.
+without any database, so nothing here is built at import time: the services are
+built on first use by the composition root (bot/services.py), as in every other
+process, and then shared by every action. Tests hand in their own service with
+`Lazy.override`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Callable, Generic, Optional, TypeVar
 
 from bot.config import Settings, load_settings
 from bot.db import Database
+from bot.services import Services, build_services
 
 T = TypeVar("T")
 
@@ -31,15 +33,20 @@ def settings() -> Settings:
 
 
 @functools.cache
+def services() -> Services:
+    """The core's services, built once from the settings by the composition root."""
+    return build_services(settings())
+
+
 def database() -> Database:
     """The one connection pool every service of this process shares."""
-    return Database(settings().database_url)
+    return services().db
 
 
 def forget_built() -> None:
-    """Drop the cached settings and database so the next use reads the environment again (tests)."""
+    """Drop the cached settings and services so the next use reads the environment again (tests)."""
     settings.cache_clear()
-    database.cache_clear()
+    services.cache_clear()
 
 
 class Lazy(Generic[T]):

@@ -32,7 +32,7 @@ TOPIC_SLOT = "status_topic"
 PROGRAM_SLOT = "program"
 
 status_service: runtime.Lazy[StatusService] = runtime.Lazy(
-    lambda: StatusService(runtime.database(), runtime.settings().effective_secret_key)
+    lambda: runtime.services().status
 )
 
 

@@ -55,7 +55,7 @@ class StaffSession(UserMixin):
 
 
 def services() -> StaffServices:
-    return cast(StaffServices, current_app.extensions["bansos_staff"])
+    return cast(StaffServices, current_app.extensions["bansos"].staff)
 
 
 def me() -> StaffIdentity:

@@ -13,7 +13,6 @@ from flask.blueprints import BlueprintSetupState
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from bot.rules.regions import DEFAULT_ZONE
-from bot.handoff.staff_services import build_staff_services
 from bot.handoff.staff_users import SESSION_LIFETIME
 from staff import bp
 from staff.auth import login_manager
@@ -44,7 +43,6 @@ def _init_app(state: BlueprintSetupState) -> None:
     )
     csrf.init_app(app)
     login_manager.init_app(app)
-    app.extensions["bansos_staff"] = build_staff_services(services)
     app.jinja_env.filters["wib"] = wib
     app.jinja_env.filters["duration"] = duration
 

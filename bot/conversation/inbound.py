@@ -95,11 +95,11 @@ class Conversations:
     always be able to stop messages.
     """
 
-    def __init__(self, db: Database, rasa: RasaClient, settings: Settings) -> None:
+    def __init__(self, db: Database, rasa: RasaClient, settings: Settings, escalations: Escalations) -> None:
         self.db = db
         self.rasa = rasa
         self.settings = settings
-        self.escalations = Escalations(db)
+        self.escalations = escalations
         self.inbound_policy = InboundPolicy.from_settings(settings)
 
     def handle(self, inbound: InboundMessage) -> InboundResult:

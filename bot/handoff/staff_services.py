@@ -1,4 +1,4 @@
-"""The services behind the staff dashboard, built once per app from the core's services."""
+"""The services behind the staff dashboard (built with the rest in bot/services.py)."""
 from __future__ import annotations
 
 import shutil
@@ -6,13 +6,12 @@ import tempfile
 from dataclasses import dataclass
 from typing import IO
 
+from bot.db import Database
 from bot.handoff.audit import AuditAction, AuditLog
 from bot.handoff.figures import Figures, dashboard_figures
 from bot.handoff.service import HandoffDesk
 from bot.registry.importer import ImportReport, import_disbursements, import_recipients
 from bot.conversation.models import utcnow
-from bot.reports.service import ReportService
-from bot.services import Services
 from bot.handoff.staff_models import StaffRole
 from bot.reports.staff_view import StaffReports
 from bot.handoff.staff_users import AccessDenied, StaffDirectory, StaffIdentity
@@ -25,7 +24,7 @@ IMPORT_KINDS = {
 
 @dataclass
 class StaffServices:
-    core: Services
+    db: Database
     audit: AuditLog
     directory: StaffDirectory
     desk: HandoffDesk
@@ -34,7 +33,7 @@ class StaffServices:
     def figures(self, viewer: StaffIdentity) -> Figures:
         if not viewer.can(StaffRole.SUPERVISOR):
             raise AccessDenied("Ringkasan hanya untuk supervisor dan admin.")
-        return dashboard_figures(self.core.db, utcnow())
+        return dashboard_figures(self.db, utcnow())
 
     def import_csv(self, viewer: StaffIdentity, kind: str, stream: IO[bytes], filename: str, ip: str = "") -> ImportReport:
         """Run a registry import uploaded by an admin; the audit says who loaded what file."""
@@ -48,22 +47,10 @@ class StaffServices:
         with tempfile.TemporaryFile() as copy:
             shutil.copyfileobj(stream, copy)
             copy.seek(0)
-            report = importer(self.core.db, copy)
+            report = importer(self.db, copy)
         self.audit.record(
             viewer, AuditAction.IMPORT, f"import:{kind}",
             f"file={filename[:100]} rows={report.rows} imported={report.imported} bad={len(report.errors)}",
             ip,
         )
         return report
-
-
-def build_staff_services(core: Services) -> StaffServices:
-    audit = AuditLog(core.db)
-    reports = ReportService(core.db, core.outbox)
-    return StaffServices(
-        core=core,
-        audit=audit,
-        directory=StaffDirectory(core.db, audit),
-        desk=HandoffDesk(core.db, core.outbox, core.rasa, audit),
-        reports=StaffReports(core.db, reports, audit),
-    )

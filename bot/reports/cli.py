@@ -12,13 +12,11 @@ from typing import Any
 
 import click
 
-from bot.channels.routing import make_transport
 from bot.config import load_settings
-from bot.db import Database
-from bot.channels.outbox import Outbox
 from bot.rules.regions import PROVINCES
 from bot.reports.service import ReportNotFound, ReportService, ReportView, StatusChangeNotAllowed
 from bot.reports.models import ReportKind, ReportStatus
+from bot.services import build_services
 
 TABLE_COLUMNS = ("REFERENCE", "KIND", "CATEGORY", "STATUS", "PROV", "NIK", "CREATED (UTC)", "SENSITIVE")
 
@@ -26,12 +24,11 @@ TABLE_COLUMNS = ("REFERENCE", "KIND", "CATEGORY", "STATUS", "PROV", "NIK", "CREA
 @contextmanager
 def _service() -> Iterator[ReportService]:
     """The report service on the configured database, closed when the command ends."""
-    settings = load_settings()
-    db = Database(settings.database_url)
+    services = build_services(load_settings())
     try:
-        yield ReportService(db, Outbox(db, make_transport(settings)))
+        yield services.reports
     finally:
-        db.dispose()
+        services.db.dispose()
 
 
 def _filters(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -15,7 +15,7 @@ _CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>
 
 
 def staff_services(app: Flask) -> StaffServices:
-    return app.extensions["bansos_staff"]
+    return app.extensions["bansos"].staff
 
 
 def make_staff(

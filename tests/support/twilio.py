@@ -7,7 +7,10 @@ from typing import Any
 
 from twilio.request_validator import RequestValidator
 
-from tools.fake_twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+# The fake Twilio account's credentials, re-exported for the tests that sign with them.
+from tools.fake_twilio import SERVICE_NUMBER as SERVICE_NUMBER
+from tools.fake_twilio import TEST_ACCOUNT_SID as TEST_ACCOUNT_SID
+from tools.fake_twilio import TEST_AUTH_TOKEN as TEST_AUTH_TOKEN
 
 _counter = itertools.count(1)
 
