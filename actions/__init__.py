@@ -9,7 +9,6 @@ own import line here. Importing must not open a database or network connection.
 from actions import base
 from actions import handoff
 from actions import menu
-from actions import report_form
 from actions import reports
 from actions import runtime
 from actions import status
@@ -19,4 +18,4 @@ from actions import subscriptions
 # without one; rasa_sdk imports this package as it starts, before serving anything.
 runtime.settings()
 
-__all__ = ["base", "handoff", "menu", "report_form", "reports", "runtime", "status", "subscriptions"]
+__all__ = ["base", "handoff", "menu", "reports", "runtime", "status", "subscriptions"]

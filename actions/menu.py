@@ -14,7 +14,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import CHANNEL_WHATSAPP, BansosAction
-from actions.report_form import SLOTS as REPORT_SLOTS
+from bot.reports.dialogue import SLOTS as REPORT_SLOTS
 from bot.conversation.keywords import sms_menu, whatsapp_menu
 
 # Slots that hold the task in progress. Cleared when a status answer has been

@@ -34,12 +34,12 @@ from rasa_sdk.types import DomainDict
 from actions import runtime
 from actions.handoff import escalations
 from actions.base import CHANNEL_WHATSAPP, BansosAction
-from actions.report_form import (
+from bot.reports.dialogue import (
     KIND,
     KINDS_BY_INTENT,
     SLOTS,
-    Message,
-    Outcome,
+    FormInput,
+    AnswerOutcome,
     Turn,
     answer,
     draft,
@@ -119,12 +119,12 @@ def _previous_message_id(tracker: Tracker) -> Optional[int]:
     return _message_id(previous.get("metadata")) if previous else None
 
 
-def latest_message(tracker: Tracker) -> Message:
+def latest_message(tracker: Tracker) -> FormInput:
     """The latest user message as the form reads it (its media are fetched apart)."""
     latest = tracker.latest_message or {}
     text = str(latest.get("text") or "")
     intent = (latest.get("intent") or {}).get("name")
-    return Message(text=text, intent=intent, is_payload=text.startswith("/"))
+    return FormInput(text=text, intent=intent, is_payload=text.startswith("/"))
 
 
 def _turn(tracker: Tracker, whatsapp: bool) -> Turn:
@@ -159,7 +159,7 @@ class ValidateReportForm(BansosAction):
                 if message.is_payload:
                     return []
                 media = await self._media(tracker, whatsapp, since_previous=True)
-                if answer(turn, requested, replace(message, media=media)) is Outcome.INTERRUPT:
+                if answer(turn, requested, replace(message, media=media)) is AnswerOutcome.INTERRUPT:
                     return []
         asked = next_slot(turn)
         texts = list(turn.messages)

@@ -13,7 +13,6 @@ from bot.handoff.staff_users import InvalidStaffUser
 from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ROLE_LABELS, ActionForm, ImportForm, PasswordForm, UserCreateForm, UserEditForm
-from staff.reports import KIND_LABELS, STATUS_LABELS
 
 
 @bp.get("/overview")
@@ -24,8 +23,8 @@ def overview() -> str:
         figures=services().figures(me()),
         kinds=ReportKind.ALL,
         statuses=ReportStatus.ALL,
-        kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS,
+        kind_labels=ReportKind.LABELS,
+        status_labels=ReportStatus.LABELS,
     )
 
 

@@ -18,6 +18,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.handoff.models import HandoffStatus
 from bot.handoff.service import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
 from bot.handoff.staff_users import AccessDenied
 from staff import bp
@@ -26,7 +27,6 @@ from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm
 from staff.setup import SESSION_LIFETIME, duration, wib
 
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
-STATUS_LABELS = {"waiting": "Menunggu", "claimed": "Ditangani", "returned": "Kembali ke bot", "closed": "Ditutup"}
 POLL_TOKEN_SALT = "staff.chat-poll"
 # A page left open goes on updating for a working day; after that, a reload (and
 # with it a new audit entry) is needed to keep reading.
@@ -52,7 +52,7 @@ def _item_json(item: InboxItem) -> dict[str, Any]:
     return {
         "id": item.id,
         "url": url_for("staff.chat", handoff_id=item.id),
-        "status": STATUS_LABELS.get(item.status, item.status),
+        "status": HandoffStatus.LABELS.get(item.status, item.status),
         "reason": item.reason_label,
         "urgent": item.urgent,
         "channel": CHANNEL_LABELS.get(item.channel, item.channel),
@@ -98,7 +98,7 @@ def _render_chat(view: ChatView) -> str:
         close_form=CloseForm(),
         action_form=ActionForm(),
         channel_labels=CHANNEL_LABELS,
-        status_labels=STATUS_LABELS,
+        status_labels=HandoffStatus.LABELS,
     )
 
 
@@ -160,7 +160,7 @@ def chat_messages(handoff_id: int) -> Any:
         abort(403)
     return jsonify(
         status=status,
-        status_label=STATUS_LABELS.get(status, status),
+        status_label=HandoffStatus.LABELS.get(status, status),
         messages=[_line_json(line) for line in lines],
     )
 

@@ -17,16 +17,6 @@ from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ActionForm, ExportForm, StatusForm
 
-KIND_LABELS = {ReportKind.USUL: "Usul", ReportKind.SANGGAH: "Sanggah", ReportKind.PENGADUAN: "Pengaduan"}
-STATUS_LABELS = {
-    ReportStatus.DITERIMA: "Diterima",
-    ReportStatus.DIVERIFIKASI: "Diverifikasi",
-    ReportStatus.DITINDAKLANJUTI: "Ditindaklanjuti",
-    ReportStatus.SELESAI: "Selesai",
-    ReportStatus.DITOLAK: "Ditolak",
-}
-
-
 def _filters(args: Any) -> ReportFilters:
     """Filters from the query string; anything unknown is ignored rather than an error."""
     sensitive = {"ya": True, "tidak": False}.get(args.get("sensitive", ""))
@@ -41,14 +31,14 @@ def _filters(args: Any) -> ReportFilters:
 
 def _page(detail: ReportDetail) -> str:
     form = StatusForm()
-    form.status.choices = [(s, STATUS_LABELS[s]) for s in detail.next_statuses]
+    form.status.choices = [(s, ReportStatus.LABELS[s]) for s in detail.next_statuses]
     return render_template(
         "staff/report.html",
         report=detail,
         status_form=form,
         action_form=ActionForm(),
-        kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS,
+        kind_labels=ReportKind.LABELS,
+        status_labels=ReportStatus.LABELS,
     )
 
 
@@ -70,8 +60,8 @@ def reports_list() -> str:
         rows=services().reports.list(me(), filters),
         filters=filters,
         provinces=sorted(PROVINCES.values(), key=lambda p: p.name),
-        kind_labels=KIND_LABELS,
-        status_labels=STATUS_LABELS,
+        kind_labels=ReportKind.LABELS,
+        status_labels=ReportStatus.LABELS,
         export_form=ExportForm(),
         can_export=me().can(StaffRole.SUPERVISOR),
         query=request.query_string.decode("ascii", "ignore"),

@@ -39,6 +39,7 @@ class HandoffStatus:
     CLOSED = "closed"
 
     OPEN = (WAITING, CLAIMED)
+    LABELS = {WAITING: "Menunggu", CLAIMED: "Ditangani", RETURNED: "Kembali ke bot", CLOSED: "Ditutup"}
 
 
 class HandoffReason:

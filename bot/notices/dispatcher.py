@@ -136,7 +136,7 @@ class ClaimedNotice:
         )
 
 
-class Outcome:
+class SendOutcome:
     """What became of one notice handed to a worker."""
 
     SENT = "sent"
@@ -430,15 +430,15 @@ class Dispatcher:
         with self._refused_lock:
             refused = self._refused.get(notice.to)
         if refused is not None:
-            return _Result(notice, Outcome.NOT_SENT, status=NoticeStatus.CANCELLED, reason=refused)
+            return _Result(notice, SendOutcome.NOT_SENT, status=NoticeStatus.CANCELLED, reason=refused)
         if should_stop():
-            return _Result(notice, Outcome.NOT_SENT)
+            return _Result(notice, SendOutcome.NOT_SENT)
         self.buckets[notice.channel].acquire()
         now = self.clock()
         if not self.window.is_open(now, notice.zone):
             # The rate limit made it wait past the end of the sending hours.
             return _Result(
-                notice, Outcome.NOT_SENT, not_before=self.window.next_open(now, notice.zone)
+                notice, SendOutcome.NOT_SENT, not_before=self.window.next_open(now, notice.zone)
             )
         template = (
             Template(self.content_sid, notice.variables)
@@ -447,14 +447,14 @@ class Dispatcher:
         )
         result = self.transport.send(notice.to, notice.body, notice.channel, template)
         if result.sid:
-            return _Result(notice, Outcome.SENT, result)
+            return _Result(notice, SendOutcome.SENT, result)
         failure = classify_failure(result.error_code, result.http_status)
         if failure.kind == FailureKind.UNKNOWN:
-            return _Result(notice, Outcome.UNANSWERED, result)
+            return _Result(notice, SendOutcome.UNANSWERED, result)
         if failure.ends_all_channels:
             with self._refused_lock:
                 self._refused[notice.to] = CANCEL_OPTED_OUT if failure.opted_out else CANCEL_FLAGGED
-        return _Result(notice, Outcome.REFUSED, result)
+        return _Result(notice, SendOutcome.REFUSED, result)
 
     def _collect(
         self,
@@ -479,16 +479,16 @@ class Dispatcher:
     def _record(self, results: list[_Result], report: DispatchReport) -> None:
         now = self.clock()
         with self.db.session() as session:
-            sent = [item for item in results if item.outcome == Outcome.SENT]
+            sent = [item for item in results if item.outcome == SendOutcome.SENT]
             if sent:
                 self._record_sent(session, sent, now)
                 report.add("sent", len(sent))
             for item in results:
-                if item.outcome == Outcome.SENT:
+                if item.outcome == SendOutcome.SENT:
                     continue
-                if item.outcome == Outcome.REFUSED and item.result is not None:
+                if item.outcome == SendOutcome.REFUSED and item.result is not None:
                     report.add(self._record_refused(session, item.notice, item.result, now))
-                elif item.outcome == Outcome.UNANSWERED:
+                elif item.outcome == SendOutcome.UNANSWERED:
                     log.warning(
                         "notice %s: no answer from the provider; to be reconciled", item.notice.id
                     )

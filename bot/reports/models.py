@@ -47,6 +47,10 @@ class ReportKind:
     PENGADUAN = "pengaduan"
 
     ALL = (USUL, SANGGAH, PENGADUAN)
+    # As the dashboard shows them.
+    LABELS = {USUL: "Usul", SANGGAH: "Sanggah", PENGADUAN: "Pengaduan"}
+    # As a sentence to the citizen says them ("Ringkasan usulan").
+    WORDS = {USUL: "usulan", SANGGAH: "sanggahan", PENGADUAN: "pengaduan"}
 
 
 class ReportStatus:
@@ -57,6 +61,22 @@ class ReportStatus:
     DITOLAK = "ditolak"
 
     ALL = (DITERIMA, DIVERIFIKASI, DITINDAKLANJUTI, SELESAI, DITOLAK)
+    # As the dashboard shows them.
+    LABELS = {
+        DITERIMA: "Diterima",
+        DIVERIFIKASI: "Diverifikasi",
+        DITINDAKLANJUTI: "Ditindaklanjuti",
+        SELESAI: "Selesai",
+        DITOLAK: "Ditolak",
+    }
+    # As a status notice to the citizen says them ("... sedang ditindaklanjuti petugas").
+    WORDS = {
+        DITERIMA: "sudah kami terima dan menunggu pemeriksaan petugas",
+        DIVERIFIKASI: "sudah diperiksa (diverifikasi) petugas",
+        DITINDAKLANJUTI: "sedang ditindaklanjuti petugas",
+        SELESAI: "sudah selesai ditangani",
+        DITOLAK: "tidak dapat diproses (ditolak)",
+    }
     FINAL = frozenset({SELESAI, DITOLAK})
     TRANSITIONS: dict[str, frozenset[str]] = {
         DITERIMA: frozenset({DIVERIFIKASI, DITOLAK}),

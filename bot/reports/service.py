@@ -73,18 +73,6 @@ QUOTED_NOTE_MAX_CHARS = 250
 # that memory stays flat and each transaction stays short.
 BATCH_SIZE = 500
 
-KIND_LABELS = {
-    ReportKind.USUL: "usulan",
-    ReportKind.SANGGAH: "sanggahan",
-    ReportKind.PENGADUAN: "pengaduan",
-}
-STATUS_WORDS = {
-    ReportStatus.DITERIMA: "sudah kami terima dan menunggu pemeriksaan petugas",
-    ReportStatus.DIVERIFIKASI: "sudah diperiksa (diverifikasi) petugas",
-    ReportStatus.DITINDAKLANJUTI: "sedang ditindaklanjuti petugas",
-    ReportStatus.SELESAI: "sudah selesai ditangani",
-    ReportStatus.DITOLAK: "tidak dapat diproses (ditolak)",
-}
 NOT_FOUND_TEXT = (
     "Maaf, laporan dengan nomor itu tidak ditemukan. Periksa kembali nomornya, "
     "contoh: TIKET ADU-20260101-ABCD. Laporan hanya dapat dicek dari nomor yang "
@@ -279,7 +267,7 @@ def check_description(text: str | None) -> str:
 
 def draft_summary(draft: ReportDraft) -> str:
     """The summary a form shows before asking for confirmation (NIK masked)."""
-    lines = [f"Ringkasan {KIND_LABELS.get(draft.kind, draft.kind)}:"]
+    lines = [f"Ringkasan {ReportKind.WORDS.get(draft.kind, draft.kind)}:"]
     if draft.kind == ReportKind.USUL and draft.proposed_for:
         lines.append(f"Untuk: {choice_label(PROPOSED_FOR_CHOICES, draft.proposed_for)}")
     if draft.subject_name:
@@ -728,7 +716,7 @@ def _attach(report: Report, attachments: tuple[AttachmentDraft, ...], now: datet
 
 
 def _created_text(kind: str, reference: str, merged: bool, sensitive: bool) -> str:
-    label = KIND_LABELS[kind]
+    label = ReportKind.WORDS[kind]
     if merged:
         text = (
             f"Bapak/Ibu sudah mengirim {label} yang sama hari ini dengan nomor {reference}. "
@@ -763,8 +751,8 @@ def _status_since(report: Report) -> tuple[datetime, str | None]:
 def _status_text(report: Report) -> str:
     since, note = _status_since(report)
     text = (
-        f"Laporan {report.reference} ({KIND_LABELS[report.kind]}) "
-        f"{STATUS_WORDS[report.status]}, sejak {format_local(since, report.province_code)}."
+        f"Laporan {report.reference} ({ReportKind.WORDS[report.kind]}) "
+        f"{ReportStatus.WORDS[report.status]}, sejak {format_local(since, report.province_code)}."
     )
     if report.status not in ReportStatus.FINAL:
         text += " Kami akan mengabari Bapak/Ibu bila ada perubahan."
@@ -777,7 +765,7 @@ def _status_notice(reference: str, kind: str, status: str, note: str | None) -> 
     # The note goes last: if a long note must be cut, the reference and the way to
     # follow the report survive.
     text = (
-        f"Kabar laporan {reference}: {KIND_LABELS[kind]} Bapak/Ibu {STATUS_WORDS[status]}. "
+        f"Kabar laporan {reference}: {ReportKind.WORDS[kind]} Bapak/Ibu {ReportStatus.WORDS[status]}. "
         f"Ketik TIKET {reference} untuk info lengkap."
     )
     if note:

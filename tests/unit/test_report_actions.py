@@ -18,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy import select
 
 from actions import reports as report_actions
-from actions.report_form import (
+from bot.reports.dialogue import (
     ATTACHMENTS,
     CATEGORY,
     CONFIRM,

@@ -15,7 +15,8 @@ LEWATI holds SKIPPED. "ubah" at any step, or at the summary, lists what can be
 changed; the chosen slot is emptied and asked again (its name waits in EDIT), then
 the summary comes back.
 
-This module is plain Python over bot/ rules, so the steps can be read and tested
+This module is plain Python over bot/ rules (the action in actions/reports.py is only
+the adapter to Rasa's form), so the steps can be read and tested
 without Rasa; actions.reports adapts it to the form's slots and messages.
 """
 
@@ -137,7 +138,7 @@ NAME_REQUIRED = "Nama perlu diisi agar petugas dapat menemukan keluarga tersebut
 ADDRESS_REQUIRED = "Alamat perlu diisi agar petugas dapat menemukan keluarga tersebut."
 
 
-class Outcome(enum.Enum):
+class AnswerOutcome(enum.Enum):
     """What a message did to the question it answered."""
 
     DONE = "done"  # accepted, or refused with a reason already said
@@ -146,7 +147,7 @@ class Outcome(enum.Enum):
 
 
 @dataclass(frozen=True)
-class Message:
+class FormInput:
     """A citizen's message as the form reads it."""
 
     text: str
@@ -250,7 +251,7 @@ def next_slot(turn: Turn) -> Optional[str]:
 # ---- starting: what the opening message already says --------------------------------
 
 
-def start(kind: str, whatsapp: bool, opening: Message, report_text: Optional[str]) -> Turn:
+def start(kind: str, whatsapp: bool, opening: FormInput, report_text: Optional[str]) -> Turn:
     """A new report of `kind`, with whatever the opening message already gives.
 
     `report_text` is what followed a keyword (`ADU Siti 3201... Desa ... isi`): it
@@ -303,10 +304,10 @@ def _plausible_name(text: str) -> bool:
 # ---- answering the question asked ------------------------------------------------------
 
 
-def answer(turn: Turn, slot: str, message: Message) -> Outcome:
+def answer(turn: Turn, slot: str, message: FormInput) -> AnswerOutcome:
     """Apply the citizen's answer to `slot`, saying why when it is refused."""
     if message.is_payload:
-        return Outcome.INTERRUPT
+        return AnswerOutcome.INTERRUPT
     turn.attach(message.media)
     # A description may well start with "salah" ("salah sasaran, dia mampu ...").
     if slot != DESCRIPTION or len(message.words.split()) <= 2:
@@ -314,12 +315,12 @@ def answer(turn: Turn, slot: str, message: Message) -> Outcome:
         if edit is not None:
             return edit
     outcome = _ANSWERS[slot](turn, message)
-    if outcome is Outcome.UNCLEAR:
+    if outcome is AnswerOutcome.UNCLEAR:
         if message.is_control:
-            return Outcome.INTERRUPT
+            return AnswerOutcome.INTERRUPT
         turn.say(_RETRY_HINTS.get(slot, UNCLEAR))
         turn.hinted = slot
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     target = turn.get(EDIT)
     if target is not None and turn.get(target) is not None:
         # The answer being corrected is in: back to the summary.
@@ -328,7 +329,7 @@ def answer(turn: Turn, slot: str, message: Message) -> Outcome:
     return outcome
 
 
-def _edit_command(turn: Turn, message: Message) -> Optional[Outcome]:
+def _edit_command(turn: Turn, message: FormInput) -> Optional[AnswerOutcome]:
     """ "ubah", "salah nik", "ganti 3": the correction the citizen asks for, if any."""
     words = message.words.split()
     if not words or words[0] not in _EDIT_WORDS:
@@ -340,24 +341,24 @@ def _edit_command(turn: Turn, message: Message) -> Optional[Outcome]:
         if chosen is None:
             return None
         _start_editing(turn, chosen)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     if not options:
         turn.say(NOTHING_TO_EDIT)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     turn.set(EDIT, None)
     turn.set(CONFIRM, EDITING)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_proposed_for(turn: Turn, message: Message) -> Outcome:
+def _answer_proposed_for(turn: Turn, message: FormInput) -> AnswerOutcome:
     choice = match_proposed_for(message.text)
     if choice is None:
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     turn.set(PROPOSED_FOR, choice)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_subject_nik(turn: Turn, message: Message) -> Outcome:
+def _answer_subject_nik(turn: Turn, message: FormInput) -> AnswerOutcome:
     """A NIK, or LEWATI, or (for a household whose NIK is not known) its name."""
     found = find_niks(message.text)
     digits = "".join(ch for ch in message.text if ch.isdigit())
@@ -367,25 +368,25 @@ def _answer_subject_nik(turn: Turn, message: Message) -> Outcome:
         except InvalidNik as exc:
             turn.say(exc.reason)
             turn.set(SUBJECT_NIK, None)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     if message.is_skip:
         turn.set(SUBJECT_NIK, SKIPPED)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     if message.is_control or not _plausible_name(message.text) or not _has_letters(message.text):
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     turn.set(SUBJECT_NAME, " ".join(message.text.split()))
     turn.set(SUBJECT_NIK, SKIPPED)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_subject_name(turn: Turn, message: Message) -> Outcome:
+def _answer_subject_name(turn: Turn, message: FormInput) -> AnswerOutcome:
     if find_niks(message.text):
         return _answer_subject_nik(turn, message)
     if message.is_skip:
         turn.say(NAME_REQUIRED)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     if message.is_control:
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     name = " ".join(message.text.split())
     if not _has_letters(name):
         turn.say(NAME_REQUIRED)
@@ -393,18 +394,18 @@ def _answer_subject_name(turn: Turn, message: Message) -> Outcome:
         turn.say(f"Nama terlalu panjang, maksimal {NAME_MAX_CHARS} huruf.")
     else:
         turn.set(SUBJECT_NAME, name)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_subject_address(turn: Turn, message: Message) -> Outcome:
+def _answer_subject_address(turn: Turn, message: FormInput) -> AnswerOutcome:
     if message.is_skip:
         if turn.kind == ReportKind.PENGADUAN:
             turn.set(SUBJECT_ADDRESS, SKIPPED)
         else:
             turn.say(ADDRESS_REQUIRED)
-        return Outcome.DONE
+        return AnswerOutcome.DONE
     if message.is_control:
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     address = " ".join(message.text.split())
     if len(address) < _ADDRESS_MIN_CHARS:
         turn.say(ADDRESS_REQUIRED)
@@ -412,38 +413,38 @@ def _answer_subject_address(turn: Turn, message: Message) -> Outcome:
         turn.say(f"Alamat terlalu panjang, maksimal {ADDRESS_MAX_CHARS} huruf.")
     else:
         turn.set(SUBJECT_ADDRESS, address)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_category(turn: Turn, message: Message) -> Outcome:
+def _answer_category(turn: Turn, message: FormInput) -> AnswerOutcome:
     category = match_category(turn.kind, message.text)
     if category is None:
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     turn.set(CATEGORY, category)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_description(turn: Turn, message: Message) -> Outcome:
+def _answer_description(turn: Turn, message: FormInput) -> AnswerOutcome:
     if message.is_control:
-        return Outcome.UNCLEAR
+        return AnswerOutcome.UNCLEAR
     try:
         turn.set(DESCRIPTION, check_description(message.text))
     except InvalidReport as exc:
         turn.say(exc.reason)
-    return Outcome.DONE
+    return AnswerOutcome.DONE
 
 
-def _answer_evidence(turn: Turn, message: Message) -> Outcome:
+def _answer_evidence(turn: Turn, message: FormInput) -> AnswerOutcome:
     if turn.attachments:
         turn.set(EVIDENCE, EVIDENCE_ATTACHED)
     elif message.is_skip or message.is_no:
         turn.set(EVIDENCE, SKIPPED)
     else:
-        return Outcome.UNCLEAR
-    return Outcome.DONE
+        return AnswerOutcome.UNCLEAR
+    return AnswerOutcome.DONE
 
 
-def _answer_edit(turn: Turn, message: Message) -> Outcome:
+def _answer_edit(turn: Turn, message: FormInput) -> AnswerOutcome:
     """Which answer to change: its number or name, or simply the new NIK."""
     if find_niks(message.text):
         return _replace_nik(turn, message)
@@ -453,11 +454,11 @@ def _answer_edit(turn: Turn, message: Message) -> Outcome:
     elif message.is_yes or message.is_no:
         turn.set(CONFIRM, None)
     else:
-        return Outcome.UNCLEAR
-    return Outcome.DONE
+        return AnswerOutcome.UNCLEAR
+    return AnswerOutcome.DONE
 
 
-def _answer_confirm(turn: Turn, message: Message) -> Outcome:
+def _answer_confirm(turn: Turn, message: FormInput) -> AnswerOutcome:
     if find_niks(message.text):
         return _replace_nik(turn, message)
     if message.is_yes:
@@ -465,11 +466,11 @@ def _answer_confirm(turn: Turn, message: Message) -> Outcome:
     elif message.is_no:
         turn.set(CONFIRM, EDITING)
     else:
-        return Outcome.UNCLEAR
-    return Outcome.DONE
+        return AnswerOutcome.UNCLEAR
+    return AnswerOutcome.DONE
 
 
-_ANSWERS: Dict[str, Callable[[Turn, Message], Outcome]] = {
+_ANSWERS: Dict[str, Callable[[Turn, FormInput], AnswerOutcome]] = {
     PROPOSED_FOR: _answer_proposed_for,
     SUBJECT_NIK: _answer_subject_nik,
     SUBJECT_NAME: _answer_subject_name,
@@ -529,7 +530,7 @@ def _pick_option(options: List[Tuple[str, str, Tuple[str, ...]]], words: str) ->
     return next((slot for slot, _, names in options if words in names), None)
 
 
-def _replace_nik(turn: Turn, message: Message) -> Outcome:
+def _replace_nik(turn: Turn, message: FormInput) -> AnswerOutcome:
     """A new NIK sent at the summary or the list of corrections replaces the old one.
 
     A valid one brings the summary back; a wrong one is explained and asked again.
