@@ -13,13 +13,14 @@ RASA_VERSION := 3.6.21
 # where the web app listens (honcho gives each process a PORT of its own).
 HONCHO := APP_PORT=$(PORT) PORT=$(PORT) $(VENV)/bin/honcho start --env /dev/null
 
-.PHONY: eval-nlu help install env start browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
+.PHONY: eval-nlu help install env start test-fast browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
 	@echo "make chat           chat with the running app as an SMS user (make chat-whatsapp for WhatsApp,"
 	@echo "                    make chat-kannel for SMS arriving through Kannel)"
 	@echo "make test           set up what the tests need and run the whole suite"
+	@echo "make test-fast      everything but the end-to-end, browser, Kannel and NLU tests (parallel)"
 	@echo "make bench          run the benchmark scripts"
 	@echo "make eval-nlu       measure the NLU on the held-out set and compare pipelines"
 
@@ -75,8 +76,18 @@ chat-whatsapp: install env
 chat-kannel: install env
 	$(PY) scripts/chat.py --kannel
 
+# The quick part in parallel (it mostly waits on sockets and subprocesses, so four
+# workers on two cores), then the slow part (real Rasa, Kannel, Chromium) in one process,
+# which trains or loads the model once.
+PYTEST_FAST := -n 4 -m "not slow"
+
 test: install validate browser-deps kannel-deps
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_FAST) --durations=10
+	$(PY) -m pytest -m slow --durations=10
+
+# Everything but the slow part: the developer's loop (under 3 minutes here).
+test-fast: install
+	$(PY) -m pytest $(PYTEST_FAST)
 
 eval-nlu: install
 	$(RASA_VENV)/bin/python scripts/eval_nlu.py

@@ -22,6 +22,18 @@ os.environ["ENV_FILE"] = os.devnull
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 
 
+# The slow part of the suite, by place: what starts the real Rasa and action servers,
+# Chromium, Kannel, or trains and evaluates the NLU. `make test-fast` leaves it out.
+_SLOW_PLACES = ("tests/e2e/", "tests/browser/", "tests/test_nlu_gate.py", "tests/test_dialogue_stories.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        place = Path(str(item.fspath)).relative_to(config.rootpath).as_posix()
+        if place.startswith(_SLOW_PLACES) or item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
+
 def _backend_params() -> list[Any]:
     return [
         pytest.param(
