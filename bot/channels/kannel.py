@@ -270,4 +270,5 @@ def status_report(params: Mapping[str, bytes]) -> StatusReport | None:
 
 
 def make_transport(settings: Settings) -> KannelTransport:
+    """Kannel as the SMS transport (SMS_TRANSPORT=kannel); KannelTransport checks its settings."""
     return KannelTransport(settings)

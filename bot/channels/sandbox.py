@@ -44,6 +44,7 @@ class SandboxTransport:
 
 
 def make_transport(settings: Settings) -> Transport:
+    """The sandbox needs no settings: the registry's signature is the same for every provider."""
     return SandboxTransport()
 
 
