@@ -20,11 +20,11 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from bot.handoff.models import HandoffStatus
 from bot.handoff.service import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
-from bot.handoff.staff_users import AccessDenied
+from bot.handoff.staff_users import SESSION_LIFETIME, AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, services
 from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm
-from staff.setup import SESSION_LIFETIME, duration, wib
+from staff.setup import duration, wib
 
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
 POLL_TOKEN_SALT = "staff.chat-poll"

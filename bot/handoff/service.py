@@ -194,6 +194,11 @@ def escalation_notice(reason: str, now: datetime, province_code: str | None) -> 
     return f"{_LEADS.get(reason, _LEADS[HandoffReason.REQUESTED])} {when_text(now, province_code)}"
 
 
+def waiting_notice(now: datetime, province_code: str | None) -> str:
+    """For free text while no officer has claimed the chat: kept for them, and when they answer."""
+    return f"{WAITING_LEAD} {when_text(now, province_code)} {WAITING_TAIL}"
+
+
 def _household_region(session: Session, address: str) -> tuple[str | None, str | None]:
     """(region, province) of the household registered to this phone, or (None, None)."""
     recipient = session.scalar(
@@ -379,7 +384,7 @@ class Escalations:
         """For free text while no officer has claimed the chat yet: kept, and when they answer."""
         with self.db.session() as session:
             handoff = session.get_one(Handoff, handoff_id)
-            return f"{WAITING_LEAD} {when_text(self.clock(), handoff.province_code)} {WAITING_TAIL}"
+            return waiting_notice(self.clock(), handoff.province_code)
 
 
 # ---- the staff's side ---------------------------------------------------------------

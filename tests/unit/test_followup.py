@@ -176,13 +176,18 @@ def test_messages_not_followed_up_stay_as_they_are(
     assert rasa.received == [] and twilio_api.sent == []
 
 
+def open_handoff(db: Database, status: str) -> None:
+    """The only contact asked for a person since; `status` says whether an officer has it."""
+    with db.session() as session:
+        contact = session.scalars(select(Contact)).one()
+        session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status=status))
+
+
 def test_a_chat_an_officer_holds_since_stays_with_staff(
     db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
 ) -> None:
     message_id = stored(db, timedelta(minutes=5), body="halo, tolong dibantu")
-    with db.session() as session:
-        contact = session.scalars(select(Contact)).one()
-        session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status="claimed"))
+    open_handoff(db, "claimed")
     assert retry_followups(services) == 1
     assert status_of(db, message_id) == MessageStatus.WITH_STAFF
     assert rasa.received == [] and twilio_api.sent == []
@@ -192,9 +197,7 @@ def test_a_keyword_kept_for_follow_up_is_answered_while_the_citizen_waits_for_an
     db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
 ) -> None:
     message_id = stored(db, timedelta(minutes=5), body="JADWAL")
-    with db.session() as session:
-        contact = session.scalars(select(Contact)).one()
-        session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status="waiting"))
+    open_handoff(db, "waiting")
     assert retry_followups(services) == 1
     assert status_of(db, message_id) == MessageStatus.ANSWERED
     assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule"]

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bot.handoff.service import escalation_notice, escalation_reason, next_opening, when_text
+from bot.handoff.service import escalation_notice, escalation_reason, next_opening, waiting_notice, when_text
 from bot.handoff.models import HandoffReason
 from bot.rules.smstext import is_gsm7, segment_count
 
@@ -71,6 +71,13 @@ def test_next_opening_skips_the_weekend() -> None:
 def test_every_notice_is_sms_safe_and_short(reason: str, now: datetime) -> None:
     notice = escalation_notice(reason, now, "73")
     assert is_gsm7(notice) and segment_count(notice) <= 2
+
+
+@pytest.mark.parametrize("province", ["32", "51", "94", None])
+@pytest.mark.parametrize("now", [utc(2026, 11, 23, 3, 0), utc(2026, 11, 28, 3, 0)])
+def test_the_waiting_notice_is_sms_safe_and_short(province: str | None, now: datetime) -> None:
+    notice = waiting_notice(now, province)
+    assert is_gsm7(notice) and segment_count(notice) <= 2 and "MENU" in notice
 
 
 def test_distress_notice_gives_the_emergency_number() -> None:
