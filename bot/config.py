@@ -47,8 +47,31 @@ class Settings:
 
     database_url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
     rasa_url: str = "http://127.0.0.1:5005"
-    # Twilio waits 15 s for a webhook answer; Rasa must answer well inside that.
+    # Several single-worker Rasa replicas (RASA_URLS, comma-separated): each conversation
+    # is pinned to one of them (bot/conversation/rasa_client.py). Empty: RASA_URL alone.
+    rasa_urls: tuple[str, ...] = ()
+    # The longest one turn may take at Rasa before it counts as failed.
     rasa_timeout: float = 10.0
+    # Twilio waits 15 s for a webhook answer: past this budget the webhook answers at once
+    # and the reply follows through the provider's API (bot/conversation/inbound.py).
+    rasa_reply_budget: float = 4.0
+    # Rasa turns one app process runs at once; past it a message waits in the queue.
+    rasa_calls_per_process: int = 8
+    # Threads of one answer worker process (`python -m bot.conversation.answerer`);
+    # 0: four per Rasa replica.
+    answer_workers: int = 0
+    # Redis, for what several hosts must share (the notice rate limit, Rasa's tracker
+    # store). Empty: one host, no Redis.
+    redis_url: str = ""
+    # Rasa's tracker store (scripts/run_rasa.py): a redis:// URL (conversations survive
+    # a Rasa restart and move between replicas); empty keeps them in Rasa's memory.
+    rasa_tracker_store_url: str = ""
+    # A conversation nobody touched for this long is dropped from the tracker store.
+    rasa_tracker_expiry_seconds: int = 7 * 24 * 3600
+    # Connections per process to PostgreSQL: hosts × processes × (pool + overflow) must
+    # stay under max_connections (or go through PgBouncer; see the README).
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_sms_from: str = ""
@@ -96,6 +119,9 @@ class Settings:
     notice_plan_interval_seconds: float = 600.0
     notice_dispatch_interval_seconds: float = 15.0
     notice_lease_seconds: float = 30.0
+    # Off when separate dispatcher processes send (`python -m bot.notices.dispatch`): the
+    # scheduler then only plans.
+    scheduler_dispatches: bool = True
     # Which provider carries SMS: "kannel", "twilio" or "sandbox"; empty means Twilio
     # when its credentials are set, else the sandbox. WhatsApp always goes to Twilio.
     sms_transport: str = ""
@@ -125,6 +151,16 @@ class Settings:
     def effective_secret_key(self) -> str:
         """The key to sign with: the configured one, or in development this machine's own."""
         return self.secret_key or development_key()
+
+    @property
+    def rasa_replicas(self) -> tuple[str, ...]:
+        """Every Rasa replica's base URL: RASA_URLS, else RASA_URL alone."""
+        return self.rasa_urls or (self.rasa_url,)
+
+    @property
+    def answer_threads(self) -> int:
+        """Threads of one answer worker: ANSWER_WORKERS, else four per Rasa replica."""
+        return self.answer_workers if self.answer_workers > 0 else 4 * len(self.rasa_replicas)
 
     @property
     def twilio_enabled(self) -> bool:
@@ -204,7 +240,16 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
     return Settings(
         database_url=env.get("DATABASE_URL") or Settings.database_url,
         rasa_url=(env.get("RASA_URL") or Settings.rasa_url).rstrip("/"),
+        rasa_urls=tuple(url.strip().rstrip("/") for url in env.get("RASA_URLS", "").split(",") if url.strip()),
         rasa_timeout=_env_float("RASA_TIMEOUT", Settings.rasa_timeout),
+        rasa_reply_budget=_env_float("RASA_REPLY_BUDGET", Settings.rasa_reply_budget),
+        rasa_calls_per_process=_env_int("RASA_CALLS_PER_PROCESS", Settings.rasa_calls_per_process),
+        answer_workers=_env_int("ANSWER_WORKERS", Settings.answer_workers),
+        redis_url=env.get("REDIS_URL", ""),
+        rasa_tracker_store_url=env.get("RASA_TRACKER_STORE_URL", ""),
+        rasa_tracker_expiry_seconds=_env_int("RASA_TRACKER_EXPIRY_SECONDS", Settings.rasa_tracker_expiry_seconds),
+        db_pool_size=_env_int("DB_POOL_SIZE", Settings.db_pool_size),
+        db_max_overflow=_env_int("DB_MAX_OVERFLOW", Settings.db_max_overflow),
         twilio_account_sid=env.get("TWILIO_ACCOUNT_SID", ""),
         twilio_auth_token=env.get("TWILIO_AUTH_TOKEN", ""),
         twilio_sms_from=env.get("TWILIO_SMS_FROM", ""),
@@ -254,6 +299,7 @@ def _notice_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notice_send_from": env.get("NOTICE_SEND_FROM") or Settings.notice_send_from,
         "notice_send_until": env.get("NOTICE_SEND_UNTIL") or Settings.notice_send_until,
         "notice_price_currency": env.get("NOTICE_PRICE_CURRENCY") or Settings.notice_price_currency,
+        "scheduler_dispatches": env.get("SCHEDULER_DISPATCHES", "1").strip().lower() in _TRUE,
     }
     return values
 

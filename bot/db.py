@@ -71,8 +71,13 @@ def _begin_immediate(conn) -> None:  # type: ignore[no-untyped-def]
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine tuned for the backend (SQLite embedded, PostgreSQL production)."""
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
+    """Create an engine tuned for the backend (SQLite embedded, PostgreSQL production).
+
+    On PostgreSQL each process holds up to `pool_size + max_overflow` connections:
+    DB_POOL_SIZE and DB_MAX_OVERFLOW size them so that every host's processes together
+    stay under the server's max_connections (the README's sizing table).
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -83,15 +88,15 @@ def make_engine(url: str) -> Engine:
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
 
 
 class Database:
     """An engine and its session factory, shared by one process."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 5, max_overflow: int = 5) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool_size, max_overflow)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -99,6 +104,24 @@ class Database:
         """A unit of work: commits on success, rolls back on any error."""
         with self._sessions.begin() as session:
             yield session
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    def now(self, session: Session | None = None) -> datetime:
+        """The database server's clock on PostgreSQL, this host's on SQLite.
+
+        Leases and staleness shared by several hosts are judged by one clock, the
+        database's, so a host whose clock drifts neither steals a live claim nor keeps
+        a dead one. SQLite is one host: its clock is that host's.
+        """
+        if not self.is_postgres:
+            return datetime.now(timezone.utc)
+        if session is not None:
+            return session.scalar(text("SELECT clock_timestamp()")).astimezone(timezone.utc)
+        with self.engine.connect() as conn:
+            return conn.scalar(text("SELECT clock_timestamp()")).astimezone(timezone.utc)
 
     def ping(self) -> bool:
         """True when the database answers a trivial query."""
