@@ -44,7 +44,7 @@ class Services:
 def build_services(settings: Settings) -> Services:
     """Build every service from the settings; fails at start-up on a bad configuration."""
     db = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
-    rasa = RasaClient(settings.rasa_url, settings.rasa_timeout, settings.rasa_token)
+    rasa = RasaClient(settings.rasa_replicas, settings.rasa_timeout, settings.rasa_token)
     outbox = Outbox(db, make_transport(settings))
     escalations = Escalations(db)
     reports = ReportService(db, outbox)
@@ -56,7 +56,7 @@ def build_services(settings: Settings) -> Services:
         outbox=outbox,
         delivery=DeliveryTracker(db, RetryPolicy.from_settings(settings)),
         escalations=escalations,
-        conversations=Conversations(db, rasa, settings, escalations),
+        conversations=Conversations(db, rasa, settings, escalations, outbox),
         reports=reports,
         status=StatusService(db, settings.effective_secret_key),
         staff=StaffServices(

@@ -186,7 +186,7 @@ class AppTarget:
         if response.status_code != 200:
             return "error", ""
         answer = response.text
-        if replies.SERVICE_BUSY[:40] in answer or replies.STORAGE_DOWN[:40] in answer:
+        if replies.SERVICE_DOWN[:40] in answer or replies.STORAGE_DOWN[:40] in answer:
             return "apology", answer
         if replies.TOO_MANY_MESSAGES[:40] in answer:
             return "limited", answer

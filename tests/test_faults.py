@@ -33,7 +33,8 @@ from bot.conversation import replies
 from bot.config import Settings
 from bot.db import Database
 from bot.registry.demo import seed_demo
-from bot.conversation.followup import DEFAULT_POLICY, retry_followups
+from bot.conversation.followup import retry_followups
+from bot.conversation.turns import DEFAULT_POLICY
 from bot.conversation.models import Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
 from scripts.rasa_model import ensure_model
@@ -72,7 +73,7 @@ def inbound(db: Database, sid: str) -> Message:
 
 def later() -> Any:
     """A clock past every follow-up wait, so a test need not sleep through them."""
-    return utcnow() + DEFAULT_POLICY.stale_after + DEFAULT_POLICY.retry_after
+    return utcnow() + DEFAULT_POLICY.lease + DEFAULT_POLICY.retry_after
 
 
 @pytest.fixture
@@ -124,7 +125,7 @@ def test_rasa_down_then_back_the_follow_up_answers_exactly_once(
     rasa.down = True
     client = create_app({**app_config, "rasa_url": rasa.url}).test_client()  # type: ignore[attr-defined]
     form = sms_form(PHONE, "cek bansos")
-    assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_BUSY]
+    assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_DOWN]
     assert inbound(sqlite_db, form["MessageSid"]).status == MessageStatus.NEEDS_FOLLOWUP
 
     rasa.down = False
@@ -197,7 +198,7 @@ def test_an_answer_rasa_gave_after_the_time_out_is_sent_without_running_the_turn
     with rasa.serve() as server:
         client = create_app({**app_config, "rasa_url": server.url, "rasa_timeout": 0.5}).test_client()
         form = sms_form(PHONE, "JADWAL")
-        assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_BUSY]
+        assert replies_of(signer.post(client, MESSAGES, form)) == [], "busy, not down: no apology"
         wait_until(lambda: bool(rasa.trackers))
         rasa.delay = 0
         with follow_up_services(sqlite_db, server.url, twilio_api) as services:
@@ -225,7 +226,7 @@ def test_action_server_down_with_real_rasa_apologises_keeps_the_message_and_foll
         greeting = replies_of(signer.post(client, MESSAGES, sms_form(PHONE, "halo")))
         assert "Asisten Bansos" in greeting[0], "answers without a custom action still work"
         form = sms_form(PHONE, "MENU")
-        assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_BUSY]
+        assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_DOWN]
         assert inbound(db, form["MessageSid"]).status == MessageStatus.NEEDS_FOLLOWUP
 
         with action_server(db.url, tmp_path, port=action_port), follow_up_services(db, rasa_url, twilio_api) as services:

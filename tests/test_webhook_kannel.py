@@ -278,7 +278,7 @@ def test_rasa_down_gets_the_apology(kannel_config: dict[str, Any], sqlite_db: Da
     client = create_app({**kannel_config, "rasa_url": "http://127.0.0.1:9", "rasa_timeout": 1.0}).test_client()
     message_id = new_id()
     body = call(client, INBOUND, f"id={message_id}&from=%2B6281234567890&text=cek+bansos").get_data(as_text=True)
-    assert body == replies.SERVICE_BUSY
+    assert body == replies.SERVICE_DOWN
     assert stored(sqlite_db, message_id).status == MessageStatus.NEEDS_FOLLOWUP
 
 

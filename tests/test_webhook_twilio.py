@@ -180,11 +180,10 @@ def test_two_identical_requests_at_once_are_processed_once(app: Flask, signer: T
     "rasa_setup",
     [
         pytest.param({"url": "http://127.0.0.1:9"}, id="connection refused"),
-        pytest.param({"delay": 3.0}, id="slower than the deadline"),
         pytest.param({"replies": []}, id="empty answer"),
     ],
 )
-def test_rasa_failure_gets_an_apology_and_the_message_is_kept_for_follow_up(
+def test_rasa_down_gets_an_apology_and_the_message_is_kept_for_follow_up(
     app_config: dict[str, Any], signer: TwilioSigner, sqlite_db: Database, rasa: FakeRasa, rasa_setup: dict[str, Any]
 ) -> None:
     rasa.delay = rasa_setup.get("delay", 0.0)
@@ -192,10 +191,22 @@ def test_rasa_failure_gets_an_apology_and_the_message_is_kept_for_follow_up(
     url = rasa_setup.get("url", rasa.url)  # type: ignore[attr-defined]
     client = create_app({**app_config, "rasa_url": url, "rasa_timeout": 1.0}).test_client()
     form = sms_form(PHONE, "cek bansos")
-    assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_BUSY]
+    assert replies_of(signer.post(client, MESSAGES, form)) == [replies.SERVICE_DOWN]
     inbound = stored_inbound(sqlite_db, form["MessageSid"])
     assert inbound.status == MessageStatus.NEEDS_FOLLOWUP
     assert inbound.body == "cek bansos"
+
+
+def test_rasa_timing_out_is_busy_not_down_no_apology_and_the_message_is_kept_for_follow_up(
+    app_config: dict[str, Any], signer: TwilioSigner, sqlite_db: Database, rasa: FakeRasa
+) -> None:
+    rasa.delay = 3.0
+    client = create_app({**app_config, "rasa_url": rasa.url, "rasa_timeout": 1.0}).test_client()  # type: ignore[attr-defined]
+    form = sms_form(PHONE, "cek bansos")
+    assert replies_of(signer.post(client, MESSAGES, form)) == []
+    inbound = stored_inbound(sqlite_db, form["MessageSid"])
+    assert inbound.status == MessageStatus.NEEDS_FOLLOWUP
+    assert count(sqlite_db, Message.in_reply_to_id == inbound.id) == 0
 
 
 def test_database_down_gets_a_clear_answer_not_an_error(app_config: dict[str, Any], signer: TwilioSigner, rasa: FakeRasa) -> None:

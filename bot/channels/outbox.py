@@ -97,7 +97,7 @@ class Outbox:
         self.db = db
         self.transport = transport
 
-    def send(self, contact_id: int, body: str, channel: str) -> Message:
+    def send(self, contact_id: int, body: str, channel: str, in_reply_to_id: int | None = None) -> Message:
         """Store the message, then send it, unless the contact has sent STOP.
 
         To an opted-out contact the message is stored as `opted_out` and never reaches
@@ -112,6 +112,7 @@ class Outbox:
                 channel=channel,
                 provider=provider_for(self.transport, channel),
                 body=body,
+                in_reply_to_id=in_reply_to_id,
                 status=MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED,
             )
             session.add(message)

@@ -9,12 +9,16 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from bot.channels.outbox import Outbox
 from bot.conversation import replies
+from bot.conversation.turns import Claim, Turns, TurnPolicy
 from bot.config import Settings
 from bot.db import Database
 from bot.handoff.service import (
@@ -44,10 +48,41 @@ _REPLAY_POLL_SECONDS = 0.1
 # job ever looks at the message.
 _STORE_FIRST_RETRY_SECONDS = 0.5
 _STORE_GIVE_UP_SECONDS = 60.0
-# States of a message nobody has answered yet.
-_UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").payload)
+
+
+# A turn's answer: the texts, the message's new status, and whether Rasa failed it.
+_Outcome = tuple[list[str], str, bool]
+
+
+class _Handover:
+    """Hands one turn's outcome to the webhook waiting for it, or, once it stopped
+    waiting, back to the thread that ran it, which then sends it itself: exactly one
+    of the two ever has it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready = threading.Event()
+        self._outcome: _Outcome | None = None
+        self._abandoned = False
+
+    def give(self, outcome: _Outcome) -> bool:
+        """Offer the outcome to the webhook; False when it gave up waiting."""
+        with self._lock:
+            if self._abandoned:
+                return False
+            self._outcome = outcome
+            self._ready.set()
+            return True
+
+    def wait(self, budget: float) -> _Outcome | None:
+        """The outcome if it came within `budget` seconds; None hands it to the thread."""
+        self._ready.wait(budget)
+        with self._lock:
+            if self._outcome is None:
+                self._abandoned = True
+            return self._outcome
 
 
 class InvalidInbound(ValueError):
@@ -84,6 +119,10 @@ class _Stored:
     verdict: Verdict
 
 
+# How `_answer` puts a turn to Rasa: within the webhook's budget, or for an answer worker.
+_Ask = Callable[[_Stored, str], tuple[list[str], "str | None"]]
+
+
 class Conversations:
     """Runs one inbound message through storage, the assistant, and reply storage.
 
@@ -95,12 +134,21 @@ class Conversations:
     always be able to stop messages.
     """
 
-    def __init__(self, db: Database, rasa: RasaClient, settings: Settings, escalations: Escalations) -> None:
+    def __init__(
+        self, db: Database, rasa: RasaClient, settings: Settings, escalations: Escalations, outbox: Outbox
+    ) -> None:
         self.db = db
         self.rasa = rasa
         self.settings = settings
         self.escalations = escalations
+        self.outbox = outbox
         self.inbound_policy = InboundPolicy.from_settings(settings)
+        self.turns = Turns(db, TurnPolicy.from_settings(settings))
+        # RASA_CALLS_PER_PROCESS turns at Rasa at once from this process; a message
+        # that finds no free slot waits in the queue rather than piling onto Rasa.
+        self._slots = threading.BoundedSemaphore(settings.rasa_calls_per_process)
+        self._pool: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     def handle(self, inbound: InboundMessage) -> InboundResult:
         address = parse_address(inbound.sender, self.settings.default_region)
@@ -113,7 +161,10 @@ class Conversations:
             # Nothing could be stored, so nothing may be processed: ask for a resend.
             log.error("database unavailable, inbound message not stored: %s", exc.__class__.__name__)
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
-        answer, status = self._answer(stored, body.strip(), bool(inbound.media))
+        answer, status = self._answer(stored, body.strip(), bool(inbound.media), self._ask_within_budget)
+        if status is None:
+            # Queued, or Rasa is slow: the answer follows through the provider's API.
+            return InboundResult([])
         texts = [format_for_channel(text, stored.channel) for text in answer]
         try:
             self._store_replies(stored, texts, status)
@@ -122,11 +173,12 @@ class Conversations:
             threading.Thread(target=self._store_replies_later, args=(stored, texts, status), daemon=True).start()
         return InboundResult(texts)
 
-    def answer_stored(self, message_id: int) -> tuple[list[str], str]:
-        """Answer an inbound message stored earlier, by the same rules as `handle`.
+    def answer_stored(self, message_id: int, earlier: str) -> tuple[list[str], str]:
+        """Answer a waiting message, claimed by the caller, by the same rules as `handle`.
 
-        The follow-up job (bot/conversation/followup.py) calls it for messages Rasa could not answer
-        in time and for messages whose request died; it sends the texts itself.
+        The answer workers (bot/conversation/followup.py) call it for messages left for
+        later; they send the texts themselves. `earlier` is the state the message was
+        claimed from: one that had gone to Rasa may have run there already.
         """
         with self.db.session() as session:
             message = session.get_one(Message, message_id)
@@ -139,7 +191,7 @@ class Conversations:
                 open_handoff(session, contact.id),
                 check_inbound(session, contact.id, message.id, message.created_at, self.inbound_policy),
             )
-            text, has_media, earlier = message.body.strip(), bool(message.media), message.status
+            text, has_media = message.body.strip(), bool(message.media)
         if earlier in (MessageStatus.AT_RASA, MessageStatus.NEEDS_FOLLOWUP):
             try:
                 ran = self.rasa.replies_to(stored.conversation_key, message_id)
@@ -153,10 +205,10 @@ class Conversations:
                 log.info("message %d: Rasa had answered this turn; its answer sent, not run again", message_id)
                 answer = self._joined(ran, stored.channel)
                 return [format_for_channel(reply, stored.channel) for reply in answer], MessageStatus.ANSWERED
-        answer, status = self._answer(stored, text, has_media)
-        return [format_for_channel(reply, stored.channel) for reply in answer], status
+        answer, status = self._answer(stored, text, has_media, self._ask_claimed)
+        return [format_for_channel(reply, stored.channel) for reply in answer], status or MessageStatus.NEEDS_FOLLOWUP
 
-    def _answer(self, stored: _Stored, text: str, has_media: bool) -> tuple[list[str], str]:
+    def _answer(self, stored: _Stored, text: str, has_media: bool, ask: _Ask) -> tuple[list[str], str | None]:
         keyword = keyword_payload(text) if text else None
         payload = keyword or (free_text_input(text) if text else "")
         if payload in _SUBSCRIPTION_PAYLOADS:
@@ -174,7 +226,7 @@ class Conversations:
             return [self.escalations.escalate(stored.contact_id, reason).notice], MessageStatus.ANSWERED
         if not stored.verdict.allowed:
             return list(stored.verdict.replies), MessageStatus.RATE_LIMITED
-        return self._ask_rasa(stored, payload)
+        return ask(stored, payload)
 
     def _answer_held(
         self, stored: _Stored, handoff: OpenHandoff, text: str, payload: str, is_keyword: bool
@@ -200,50 +252,101 @@ class Conversations:
             return [], MessageStatus.WITH_STAFF
         return [self.escalations.waiting_notice(handoff.id)], MessageStatus.WITH_STAFF
 
-    def _ask_rasa(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
-        """Rasa's answer, after recording that the turn went to Rasa.
+    def _ask_within_budget(self, stored: _Stored, payload: str) -> tuple[list[str], str | None]:
+        """Rasa's answer if it comes within RASA_REPLY_BUDGET; else it follows by the API.
 
-        Without that record a message whose replies could not be stored would stay
-        `received`, and the follow-up job would run the same turn through Rasa again.
+        The turn runs in one of this process's Rasa slots. When none is free, or the
+        sender has an older message waiting, the message stays queued for the answer
+        workers (bot/conversation/followup.py). When Rasa is slower than the budget,
+        the webhook answers at once with nothing, well inside Twilio's 15 s, and the
+        slot's thread sends the answer when it comes. A status of None means exactly
+        that: the answer is not in this response, and nothing is stored for it here.
         """
+        if not self._slots.acquire(blocking=False):
+            log.info("message %d queued: no free Rasa slot in this process", stored.message_id)
+            return [], None
         try:
-            if not self._mark_at_rasa(stored.message_id):
-                log.info("message %d was settled meanwhile by another run; Rasa not asked", stored.message_id)
-                return [], MessageStatus.ANSWERED
+            claim = self.turns.claim(stored.message_id)
         except OperationalError as exc:
+            self._slots.release()
             log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
-            return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
+            return [replies.SERVICE_DOWN], MessageStatus.NEEDS_FOLLOWUP
+        if claim is None:
+            self._slots.release()
+            log.info("message %d queued behind an earlier message of its sender", stored.message_id)
+            return [], None
+        handover = _Handover()
+        self._executor().submit(self._run_turn, stored, payload, claim, handover)
+        outcome = handover.wait(self.settings.rasa_reply_budget)
+        if outcome is None:
+            log.info("message %d: Rasa slower than the reply budget; the answer follows", stored.message_id)
+            return [], None
+        texts, status, _ = outcome
+        return texts, status
+
+    def _run_turn(self, stored: _Stored, payload: str, claim: Claim, handover: "_Handover") -> None:
+        """One Rasa turn in a slot: handed to the waiting webhook, or sent when it gave up."""
         try:
-            bot_replies = self.rasa.send(
-                stored.conversation_key,
-                payload,
-                # The actions read a message's media (report evidence) by its id; the
-                # follow-up job finds the turn in Rasa's tracker by it.
-                {"channel": stored.channel, "message_id": stored.message_id},
-            )
-        except RasaUnavailable as exc:
-            log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
-            return [replies.SERVICE_BUSY], MessageStatus.NEEDS_FOLLOWUP
+            try:
+                outcome: _Outcome = (*self._ask_now(stored, payload), False)
+            except RasaUnavailable as exc:
+                log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
+                apology = [] if exc.maybe_ran else [replies.SERVICE_DOWN]
+                outcome = (apology, MessageStatus.NEEDS_FOLLOWUP, True)
+            if not handover.give(outcome):
+                self._send_late(stored, claim, outcome)
+        except Exception:  # noqa: BLE001 - a slot thread must log, never die silently
+            log.exception("message %d: the Rasa turn failed; the answer workers retry it", stored.message_id)
+        finally:
+            self._slots.release()
+
+    def _send_late(self, stored: _Stored, claim: Claim, outcome: "_Outcome") -> None:
+        """Send through the provider's API an answer the webhook no longer waited for.
+
+        A turn that failed late sends no apology: nobody is told the service is busy;
+        the answer workers try again.
+        """
+        texts, status, failed = outcome
+        if failed:
+            status = MessageStatus.NEEDS_FOLLOWUP
+        if not self.turns.settle(claim, status):
+            log.warning("late answer to message %d overran its claim; not sent", stored.message_id)
+            return
+        if failed:
+            return
+        for text in texts:
+            self.outbox.send(stored.contact_id, format_for_channel(text, stored.channel), stored.channel, stored.message_id)
+
+    def _ask_now(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
+        """Rasa's answer to a turn this process has claimed; raises RasaUnavailable."""
+        bot_replies = self.rasa.send(
+            stored.conversation_key,
+            payload,
+            # The actions read a message's media (report evidence) by its id; the
+            # follow-up finds the turn in Rasa's tracker by it.
+            {"channel": stored.channel, "message_id": stored.message_id},
+        )
         return self._joined([r.text for r in bot_replies if r.text], stored.channel), MessageStatus.ANSWERED
+
+    def _ask_claimed(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
+        """The answer worker's way to Rasa: the turn is claimed, and nobody waits on a webhook."""
+        try:
+            return self._ask_now(stored, payload)
+        except RasaUnavailable as exc:
+            log.warning("message %d still without an answer: %s", stored.message_id, exc)
+            return [], MessageStatus.NEEDS_FOLLOWUP
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """This process's Rasa slots; made on first use, after gunicorn has forked."""
+        with self._executor_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.settings.rasa_calls_per_process, thread_name_prefix="rasa-turn")
+            return self._pool
 
     @staticmethod
     def _joined(texts: list[str], channel: str) -> list[str]:
         """One SMS instead of several: each costs the user a segment or more."""
         return texts if channel == Channel.WHATSAPP else ["\n".join(texts)]
-
-    def _mark_at_rasa(self, message_id: int) -> bool:
-        """Record that the message goes to Rasa now; False when it was settled meanwhile.
-
-        `updated_at` is kept: it is the follow-up job's claim on the message.
-        """
-        with self.db.session() as session:
-            result = session.execute(
-                update(Message)
-                .where(Message.id == message_id, Message.status.in_(_UNSETTLED))
-                .values(status=MessageStatus.AT_RASA, updated_at=Message.updated_at)
-                .execution_options(synchronize_session=False)
-            )
-            return result.rowcount == 1
 
     def _store_inbound(self, inbound: InboundMessage, address: Address, body: str) -> _Stored | None:
         """Store the message; None when this provider id was stored before (a replay)."""
@@ -332,7 +435,7 @@ class Conversations:
 
     def _replay(self, inbound: InboundMessage) -> list[str]:
         """The replies already given to this message, waiting briefly if still in progress."""
-        deadline = time.monotonic() + self.settings.replay_wait_seconds
+        deadline = time.monotonic() + min(self.settings.replay_wait_seconds, self.settings.rasa_reply_budget)
         while True:
             with self.db.session() as session:
                 original = session.scalar(
@@ -344,10 +447,12 @@ class Conversations:
                 if original is None:
                     return []
                 if original.status not in MessageStatus.IN_PROGRESS or time.monotonic() >= deadline:
+                    # Only what went out inside a webhook response: an answer sent later
+                    # through the API reached the citizen already.
                     return list(
                         session.scalars(
                             select(Message.body)
-                            .where(Message.in_reply_to_id == original.id)
+                            .where(Message.in_reply_to_id == original.id, Message.status == MessageStatus.REPLIED)
                             .order_by(Message.id)
                         )
                     )

@@ -1,22 +1,69 @@
-"""The one way the app talks to the Rasa server: its REST channel, over HTTP.
+"""The one way the app talks to the Rasa servers: their REST channel, over HTTP.
 
 Rasa lives in its own virtual environment, so nothing here imports it.
+
+Several single-worker Rasa replicas (RASA_URLS) share the load. Rasa Open Source
+serialises one conversation's turns with its lock store, and its Redis lock store is
+not safe across replicas, so every conversation key is pinned to one replica by
+rendezvous (highest random weight) hashing: each key ranks the replicas by a hash of
+(replica, key) and uses the first that answers. Adding or removing a replica moves
+only the conversations that ranked it first, and a replica that is down sends its
+conversations to their second choice, the same one from every web host, with no
+shared table to agree on. The conversation itself lives in the shared tracker store
+(scripts/run_rasa.py), so the second choice continues it where it was. Two turns of
+one conversation never run at once anywhere: bot/conversation/turns.py claims each
+turn in the database first.
 """
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from urllib3.exceptions import NewConnectionError
 
 log = logging.getLogger(__name__)
 # Seconds the in-form check may take while a webhook waits for it.
 _FORM_CHECK_TIMEOUT = 2.0
+# Seconds to open a connection: a replica that is down refuses at once on its own
+# host; one whose host is gone must not hold the turn long before the next is tried.
+_CONNECT_TIMEOUT = 1.0
+
+
+def rendezvous_order(replicas: Sequence[str], key: str) -> list[str]:
+    """The replicas in the order `key` tries them: the same order on every host."""
+
+    def weight(replica: str) -> bytes:
+        return hashlib.blake2b(f"{replica}\n{key}".encode(), digest_size=8).digest()
+
+    return sorted(replicas, key=weight, reverse=True)
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Whether the request certainly never reached the replica (refused, or no connection in time).
+
+    A connection dropped later (the replica killed mid-turn) says nothing about
+    whether the turn ran; the follow-up asks the tracker store before running it again.
+    """
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
 
 
 class RasaUnavailable(RuntimeError):
-    """Rasa could not be reached, was too slow, or gave no usable answer."""
+    """Rasa could not be reached, was too slow, or gave no usable answer.
+
+    `maybe_ran`: the request reached Rasa and no answer came back (a time-out, a
+    connection dropped mid-turn), so the turn may have run. That is Rasa being busy,
+    not down: nobody gets an apology for it, and the follow-up asks Rasa's tracker
+    before running the turn again.
+    """
+
+    def __init__(self, message: str, maybe_ran: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_ran = maybe_ran
 
 
 @dataclass(frozen=True)
@@ -26,10 +73,13 @@ class BotReply:
 
 
 class RasaClient:
-    """Sends one user turn to Rasa and returns the bot's replies."""
+    """Sends one user turn to the conversation's Rasa replica and returns the bot's replies."""
 
-    def __init__(self, base_url: str, timeout: float, token: str = "") -> None:
-        self.base_url = base_url.rstrip("/")
+    def __init__(self, replicas: str | Sequence[str], timeout: float, token: str = "") -> None:
+        urls = [replicas] if isinstance(replicas, str) else list(replicas)
+        self.replicas = tuple(url.rstrip("/") for url in urls)
+        if not self.replicas:
+            raise ValueError("at least one Rasa URL is needed")
         self.timeout = timeout
         # Rasa's HTTP API (trackers, status) answers only with `rasa run --auth-token`'s
         # token, which Rasa reads from the `token` query parameter; its REST channel
@@ -39,20 +89,46 @@ class RasaClient:
         # costs more than the NLU itself on a small machine.
         self._http = requests.Session()
 
+    def _call(
+        self, sender: str, method: str, path: str, timeout: float | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """One HTTP call for `sender`'s conversation, at its replica or, if down, the next.
+
+        Only a connection that could not be opened moves on: a replica that accepted
+        the request and then timed out may still be running the turn, and the same
+        turn sent to another replica would run twice.
+        """
+        read_timeout = self.timeout if timeout is None else timeout
+        order = rendezvous_order(self.replicas, sender)
+        for rank, base in enumerate(order):
+            try:
+                response = self._http.request(
+                    method, base + path, timeout=(min(_CONNECT_TIMEOUT, read_timeout), read_timeout), **kwargs
+                )
+            except requests.ConnectionError as exc:
+                if not _never_connected(exc) or rank == len(order) - 1:
+                    raise
+                log.warning("Rasa replica %s unreachable (%s); trying the next", base, exc.__class__.__name__)
+                continue
+            response.raise_for_status()
+            return response
+        raise AssertionError("unreachable: the loop returns or raises")
+
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         """Ask Rasa for the answer to `text`.
 
         Rasa's REST channel answers 200 with `[]` even when processing failed, and every
         turn of our assistant says something, so an empty list counts as a failure.
         """
-        url = f"{self.base_url}/webhooks/rest/webhook"
         payload = {"sender": sender, "message": text, "metadata": metadata}
         try:
-            response = self._http.post(url, json=payload, timeout=self.timeout)
-            response.raise_for_status()
-            body = response.json()
+            body = self._call(sender, "POST", "/webhooks/rest/webhook", json=payload).json()
         except (requests.RequestException, ValueError) as exc:
-            raise RasaUnavailable(f"rasa request failed: {exc.__class__.__name__}") from exc
+            if isinstance(exc, requests.ConnectionError):
+                maybe_ran = not _never_connected(exc)
+            else:
+                maybe_ran = isinstance(exc, requests.Timeout)
+            raise RasaUnavailable(f"rasa request failed: {exc.__class__.__name__}", maybe_ran) from exc
         replies = [
             BotReply(text=item.get("text") or "", image=item.get("image"))
             for item in body
@@ -70,12 +146,10 @@ class RasaClient:
         told apart from one Rasa never saw. A turn that left no bot text (an action
         server that was down) was not answered, as in `send`, and may be run again.
         """
-        url = f"{self.base_url}/conversations/{sender}/tracker"
         try:
-            response = self._http.get(
-                url, params={**self._auth, "include_events": "ALL"}, timeout=self.timeout
+            response = self._call(
+                sender, "GET", f"/conversations/{sender}/tracker", params={**self._auth, "include_events": "ALL"}
             )
-            response.raise_for_status()
             events = response.json().get("events") or []
         except (requests.RequestException, ValueError, AttributeError) as exc:
             raise RasaUnavailable(f"rasa tracker read failed: {exc.__class__.__name__}") from exc
@@ -99,31 +173,36 @@ class RasaClient:
         counts as no: the message then waits for the officer, and nothing is lost.
         """
         try:
-            response = self._http.get(
-                f"{self.base_url}/conversations/{sender}/tracker",
-                params={**self._auth, "include_events": "NONE"},
+            response = self._call(
+                sender,
+                "GET",
+                f"/conversations/{sender}/tracker",
                 # The citizen's webhook waits on this; a slow Rasa means "no form".
                 timeout=min(self.timeout, _FORM_CHECK_TIMEOUT),
+                params={**self._auth, "include_events": "NONE"},
             )
-            response.raise_for_status()
             return bool((response.json().get("active_loop") or {}).get("name"))
         except (requests.RequestException, ValueError, AttributeError):
             return False
 
     def reset(self, sender: str) -> None:
         """Restart a conversation's tracker so the bot forgets stale context."""
-        url = f"{self.base_url}/conversations/{sender}/tracker/events"
         try:
-            self._http.post(
-                url, json={"event": "restart"}, params=self._auth, timeout=self.timeout
-            ).raise_for_status()
+            self._call(
+                sender, "POST", f"/conversations/{sender}/tracker/events", json={"event": "restart"}, params=self._auth
+            )
         except requests.RequestException as exc:
             raise RasaUnavailable(f"rasa reset failed: {exc.__class__.__name__}") from exc
 
     def ping(self) -> bool:
-        """True when the Rasa server answers and has a model loaded."""
+        """True when some Rasa replica answers with a model loaded: conversations of a
+        replica that is down go to the next one, so the service still answers."""
+        return any(self.replica_ready(base) for base in self.replicas)
+
+    def replica_ready(self, base: str) -> bool:
+        """True when the Rasa server at `base` answers and has a model loaded."""
         try:
-            response = self._http.get(f"{self.base_url}/status", params=self._auth, timeout=2)
+            response = self._http.get(f"{base}/status", params=self._auth, timeout=2)
             if response.status_code == 200:
                 return bool(response.json().get("model_file"))
             if response.status_code in (401, 403):
@@ -132,6 +211,6 @@ class RasaClient:
                 log.error("Rasa refused RASA_TOKEN (HTTP %d)", response.status_code)
                 return False
             # Without --enable-api /status is absent; the root URL still proves liveness.
-            return self._http.get(f"{self.base_url}/", timeout=2).status_code == 200
+            return self._http.get(f"{base}/", timeout=2).status_code == 200
         except (requests.RequestException, ValueError):
             return False

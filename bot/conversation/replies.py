@@ -3,8 +3,10 @@
 Plain Indonesian, polite, GSM-7 safe and within one SMS segment each.
 """
 
-SERVICE_BUSY = (
-    "Maaf, layanan sedang sibuk. Pesan Bapak/Ibu sudah kami simpan dan akan "
+# Only when the assistant is down, never because it is busy: a busy assistant answers
+# a little later, through the provider's API, without an apology first.
+SERVICE_DOWN = (
+    "Maaf, layanan sedang gangguan. Pesan Bapak/Ibu sudah kami simpan dan akan "
     "kami balas segera. Darurat: hubungi 171."
 )
 EMPTY_MESSAGE = "Pesan Bapak/Ibu kosong. Ketik MENU untuk melihat layanan."

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from bot.config import Settings
 from bot.db import Database
-from bot.conversation.followup import DEFAULT_POLICY, due_followups, retry_followups
+from bot.conversation.followup import retry_followups
+from bot.conversation.turns import DEFAULT_POLICY, Turns
 from bot.handoff.models import Handoff
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
@@ -122,8 +123,9 @@ def test_while_rasa_is_still_down_nothing_is_sent_and_the_run_stops_early(
     assert twilio_api.sent == []
     assert [status_of(db, first), status_of(db, second)] == [MessageStatus.NEEDS_FOLLOWUP] * 2
     assert rasa.attempts == 1
-    assert due_followups(db, now + timedelta(seconds=30)) == [second], "the first waits before its next try"
-    assert due_followups(db, now + DEFAULT_POLICY.retry_after + timedelta(seconds=1)) == [first, second]
+    turns = Turns(db)
+    assert turns.due(now + DEFAULT_POLICY.retry_after / 2) == [second], "the first waits before its next try"
+    assert turns.due(now + DEFAULT_POLICY.retry_after + timedelta(seconds=1)) == [first, second]
     rasa.down = False
     assert retry_followups(services, now=now + timedelta(minutes=2)) == 2
     assert len(twilio_api.sent) == 2
@@ -132,8 +134,8 @@ def test_while_rasa_is_still_down_nothing_is_sent_and_the_run_stops_early(
 def test_a_message_left_received_by_a_dead_request_is_answered_a_fresh_one_is_not(
     db: Database, services: Services, twilio_api: FakeTwilioApi
 ) -> None:
-    orphan = stored(db, DEFAULT_POLICY.stale_after + timedelta(seconds=5), status=MessageStatus.RECEIVED)
-    in_flight = stored(db, timedelta(seconds=20), status=MessageStatus.RECEIVED, address="+6285700001111")
+    orphan = stored(db, DEFAULT_POLICY.queue_grace + timedelta(seconds=5), status=MessageStatus.RECEIVED)
+    in_flight = stored(db, DEFAULT_POLICY.queue_grace / 10, status=MessageStatus.RECEIVED, address="+6285700001111")
     assert retry_followups(services) == 1
     assert (status_of(db, orphan), status_of(db, in_flight)) == (MessageStatus.ANSWERED, MessageStatus.RECEIVED)
     assert sent_to(twilio_api) == [(PHONE, "Jadwal PKH: 27/11.")]
@@ -149,10 +151,6 @@ def test_stop_left_behind_by_a_dead_request_still_opts_out(
     assert rasa.received == []
 
 
-def _supersede(db: Database) -> None:
-    stored(db, timedelta(minutes=2), status=MessageStatus.ANSWERED, body="halo")
-
-
 def _opt_out(db: Database) -> None:
     with db.session() as session:
         session.scalars(select(Contact)).one().opted_out = True
@@ -161,7 +159,6 @@ def _opt_out(db: Database) -> None:
 @pytest.mark.parametrize(
     "age, after",
     [
-        pytest.param(timedelta(minutes=5), _supersede, id="a newer message was answered since"),
         pytest.param(timedelta(minutes=5), _opt_out, id="the sender opted out since"),
         pytest.param(DEFAULT_POLICY.max_age + timedelta(minutes=1), lambda db: None, id="older than a day"),
     ],
@@ -244,14 +241,14 @@ def test_a_run_that_overran_its_claim_sends_nothing(
     """A run slower than `retry_after` loses the message to the next run, which sends."""
     message_id = stored(db, timedelta(minutes=5))
     answer = services.conversations.answer_stored
-    later = utcnow() + DEFAULT_POLICY.retry_after + timedelta(seconds=5)
+    later = utcnow() + DEFAULT_POLICY.lease + timedelta(seconds=5)
     overtaken: list[int] = []
 
-    def slow_answer(mid: int) -> tuple[list[str], str]:
+    def slow_answer(mid: int, earlier: str) -> tuple[list[str], str]:
         """The first call is overtaken by a whole later run, answering normally."""
         monkeypatch.setattr(services.conversations, "answer_stored", answer)
         overtaken.append(retry_followups(services, now=later))
-        return answer(mid)
+        return answer(mid, earlier)
 
     monkeypatch.setattr(services.conversations, "answer_stored", slow_answer)
     assert retry_followups(services) == 0

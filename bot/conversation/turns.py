@@ -1,0 +1,193 @@
+"""One Rasa turn at a time per conversation, in the order the citizen wrote.
+
+Several web hosts, each with several workers, and the answer workers all hand
+messages to Rasa. Rasa Open Source cannot serialise one conversation across replicas,
+so we do, in the database every host already shares: before a message goes to Rasa,
+its sender's contact row is locked (`SELECT … FOR UPDATE`; on SQLite the transaction
+holds the write lock) and the message is claimed only when
+
+- it is the sender's oldest message not yet settled (younger than a day), so a
+  sender's turns reach Rasa in the order they were written, and
+- no other message of the sender is at Rasa under a live claim.
+
+The claim moves the message to `at_rasa` stamped with the database's clock, so hosts
+with drifting clocks agree on when a claim is stale: a claim older than `lease`
+belongs to a process that died, and the turn may be claimed again (the follow-up then
+asks Rasa's tracker whether the turn ran, bot/conversation/inbound.py). Settling a
+claim is conditional on the claim's stamp, so a process that overran its lease
+changes nothing.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from bot.config import Settings
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.db import Database
+
+# Inbound states of a message that still waits for its answer.
+UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
+
+
+@dataclass(frozen=True)
+class TurnPolicy:
+    """When a waiting message is due, and how long a claim on one lasts."""
+
+    # A claim older than this belongs to a process that died. It must exceed one turn
+    # (Rasa's timeout) and the sends after it.
+    lease: timedelta = timedelta(seconds=30)
+    # Between two attempts at a message Rasa could not answer.
+    retry_after: timedelta = timedelta(seconds=15)
+    # A message the webhook stored this recently may still be on its way to Rasa there.
+    queue_grace: timedelta = timedelta(seconds=1)
+    # Older messages are not answered any more: WhatsApp refuses free text a day after
+    # the citizen's last message, and a day-old answer is better asked again.
+    max_age: timedelta = timedelta(hours=24)
+    batch: int = 100
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "TurnPolicy":
+        """A lease of twice Rasa's timeout plus the sends, never under the default."""
+        lease = max(cls.lease, timedelta(seconds=2 * settings.rasa_timeout + 10))
+        return cls(lease=lease)
+
+
+DEFAULT_POLICY = TurnPolicy()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A turn this process holds: settle it with `Turns.settle`."""
+
+    message_id: int
+    claimed_at: datetime
+    # The state it was claimed from: a turn that was at Rasa before may have run there.
+    earlier_status: str
+
+
+class Turns:
+    """Claims and settles Rasa turns, and finds the ones waiting for an answer worker."""
+
+    def __init__(self, db: Database, policy: TurnPolicy = DEFAULT_POLICY) -> None:
+        self.db = db
+        self.policy = policy
+
+    def claim(self, message_id: int, *, wait: bool = True, now: datetime | None = None) -> Claim | None:
+        """Take the message's turn; None when it is not this message's turn yet, or taken.
+
+        `wait=False` skips a sender whose row another host has locked at this moment
+        (an answer worker has other senders to serve); a webhook waits the few
+        milliseconds instead. `now` stands in for the database's clock in tests.
+        """
+        policy = self.policy
+        with self.db.session() as session:
+            contact_id = session.scalar(select(Message.contact_id).where(Message.id == message_id))
+            if contact_id is None:
+                return None
+            locked = session.scalar(
+                select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
+            )
+            if locked is None:
+                return None
+            at = now or self.db.now(session)
+            status, updated_at = session.execute(
+                select(Message.status, Message.updated_at).where(Message.id == message_id)
+            ).one()
+            if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
+                return None
+            if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
+                return None
+            if status == MessageStatus.NEEDS_FOLLOWUP and updated_at > at - policy.retry_after:
+                return None
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status=MessageStatus.AT_RASA, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            return Claim(message_id, at, status)
+
+    def _free(self, session: Session, contact_id: int, message_id: int, at: datetime) -> bool:
+        """Whether no older message of the sender waits, and no other is at Rasa now."""
+        policy = self.policy
+        other = session.scalar(
+            select(Message.id)
+            .where(
+                Message.contact_id == contact_id,
+                Message.direction == Direction.INBOUND,
+                Message.id != message_id,
+                Message.created_at > at - policy.max_age,
+                or_(
+                    and_(Message.id < message_id, Message.status.in_(UNSETTLED)),
+                    and_(Message.status == MessageStatus.AT_RASA, Message.updated_at > at - policy.lease),
+                ),
+            )
+            .limit(1)
+        )
+        return other is None
+
+    def settle(self, claim: Claim, status: str, now: datetime | None = None) -> bool:
+        """Record the turn's outcome, only while the claim is still this process's.
+
+        A turn left for a later attempt is stamped now, so the next attempt waits
+        `retry_after` from it.
+        """
+        with self.db.session() as session:
+            at = now or self.db.now(session)
+            stamp = at if status == MessageStatus.NEEDS_FOLLOWUP else claim.claimed_at
+            result = session.execute(
+                update(Message)
+                .where(
+                    Message.id == claim.message_id,
+                    Message.status == MessageStatus.AT_RASA,
+                    Message.updated_at == claim.claimed_at,
+                )
+                .values(status=status, updated_at=stamp)
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def due(self, now: datetime | None = None) -> list[int]:
+        """Ids of the messages an answer worker may take now, oldest first.
+
+        Only each sender's oldest waiting message: the next one waits for it. A
+        message waits here when the webhook left it for later (its sender had an
+        older one waiting, or the process had no free Rasa slot), when Rasa could not
+        answer it, and when the process answering it died.
+        """
+        policy = self.policy
+        at = now or self.db.now()
+        older = aliased(Message)
+        blocked = exists().where(
+            older.contact_id == Message.contact_id,
+            older.direction == Direction.INBOUND,
+            older.id < Message.id,
+            older.status.in_(UNSETTLED),
+            older.created_at > at - policy.max_age,
+        )
+        query = (
+            select(Message.id)
+            .join(Contact, Contact.id == Message.contact_id)
+            .where(
+                Message.direction == Direction.INBOUND,
+                or_(
+                    and_(Message.status == MessageStatus.RECEIVED, Message.created_at < at - policy.queue_grace),
+                    and_(
+                        Message.status == MessageStatus.NEEDS_FOLLOWUP,
+                        Message.updated_at < at - policy.retry_after,
+                    ),
+                    and_(Message.status == MessageStatus.AT_RASA, Message.updated_at < at - policy.lease),
+                ),
+                Message.created_at > at - policy.max_age,
+                Contact.opted_out.is_(False),
+                ~blocked,
+            )
+            .order_by(Message.created_at, Message.id)
+            .limit(policy.batch)
+        )
+        with self.db.session() as session:
+            return list(session.scalars(query))

@@ -1,0 +1,240 @@
+"""A busy assistant queues, never refuses: late answers go out through the API, once, in order.
+
+Rasa is the scripted stand-in (tools/fake_rasa.py) so that it can be made slower than
+the webhook's budget on demand; Twilio's REST API is the local fake.
+"""
+from __future__ import annotations
+
+import threading
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from app import create_app
+from bot.config import Settings
+from bot.conversation.answerer import AnswerPool
+from bot.conversation.followup import retry_followups
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.conversation.turns import DEFAULT_POLICY, Turns
+from bot import db as db_module
+from bot.db import Database
+from bot.services import Services, build_services
+from tools.fake_rasa import FakeRasa
+from tools.fake_twilio import FakeTwilioApi
+from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, sms_form
+
+MESSAGES = "/webhooks/twilio/messages"
+PHONE = "+6281234567890"
+OTHER_PHONE = "+6285700001111"
+BUDGET = 0.3
+
+
+def settings_for(db: Database, rasa_url: str, twilio_api: FakeTwilioApi, **overrides: Any) -> dict[str, Any]:
+    return {
+        "database_url": db.url,
+        "rasa_url": rasa_url,
+        "rasa_timeout": 5.0,
+        "rasa_reply_budget": BUDGET,
+        "twilio_account_sid": TEST_ACCOUNT_SID,
+        "twilio_auth_token": TEST_AUTH_TOKEN,
+        "twilio_api_base": twilio_api.url,  # type: ignore[attr-defined]
+        "twilio_sms_from": SERVICE_NUMBER,
+        "twilio_whatsapp_from": SERVICE_NUMBER,
+        "public_base_url": "",
+        **overrides,
+    }
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    fake = FakeRasa(replies=[{"text": "Jadwal PKH: 27/11."}])
+    with fake.serve() as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
+
+
+@pytest.fixture
+def client(db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi) -> FlaskClient:
+    return create_app(settings_for(db, rasa.url, twilio_api)).test_client()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def services(db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi) -> Iterator[Services]:
+    """The answer workers' services, as `python -m bot.conversation.answerer` builds them."""
+    built = build_services(Settings().with_overrides(settings_for(db, rasa.url, twilio_api)))  # type: ignore[attr-defined]
+    yield built
+    built.db.dispose()
+
+
+def post(client: FlaskClient, signer: TwilioSigner, body: str, phone: str = PHONE) -> tuple[list[str], float, str]:
+    """The TwiML texts, the seconds the webhook took, and the message's sid."""
+    form = sms_form(phone, body)
+    started = time.monotonic()
+    response = signer.post(client, MESSAGES, form)
+    took = time.monotonic() - started
+    assert response.status_code == 200, response.data
+    return [(m.text or "") for m in ET.fromstring(response.data).iter("Message")], took, form["MessageSid"]
+
+
+def inbound(db: Database, sid: str) -> Message:
+    with db.session() as session:
+        return session.scalars(select(Message).where(Message.provider_sid == sid)).one()
+
+
+def wait_until(condition: Any, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_rasa_slower_than_the_budget_answers_at_once_and_the_answer_follows_by_the_api_once(
+    db: Database, client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa, twilio_api: FakeTwilioApi,
+    services: Services,
+) -> None:
+    rasa.delay = 1.0
+    texts, took, sid = post(client, signer, "JADWAL")
+    assert texts == [], "no apology: the service is busy, not down"
+    assert took < 0.9, f"the webhook waited {took:.2f} s, past its budget"
+    wait_until(lambda: len(twilio_api.sent) == 1)
+    assert [(m["to"], m["body"]) for m in twilio_api.sent] == [(PHONE, "Jadwal PKH: 27/11.")]
+    message = inbound(db, sid)
+    assert message.status == MessageStatus.ANSWERED
+    with db.session() as session:
+        [reply] = session.scalars(select(Message).where(Message.in_reply_to_id == message.id)).all()
+        assert (reply.direction, reply.status) == (Direction.OUTBOUND, MessageStatus.QUEUED)
+        assert reply.provider_sid, "handed to Twilio's API"
+    form = sms_form(PHONE, "JADWAL")
+    form["MessageSid"] = sid
+    replayed = signer.post(client, MESSAGES, form)
+    assert [m.text for m in ET.fromstring(replayed.data).iter("Message")] == [], "a replay must not repeat it"
+    assert len(rasa.received) == 1 and len(twilio_api.sent) == 1
+    assert retry_followups(services, now=message.created_at + DEFAULT_POLICY.lease * 2) == 0
+    assert len(rasa.received) == 1 and len(twilio_api.sent) == 1
+
+
+def test_a_second_message_waits_for_the_first_and_both_answers_go_out_in_order(
+    db: Database, client: FlaskClient, signer: TwilioSigner, rasa: FakeRasa, twilio_api: FakeTwilioApi,
+    services: Services,
+) -> None:
+    rasa.delay = 1.0
+    _, _, first = post(client, signer, "JADWAL")
+    rasa.delay = 0
+    texts, _, second = post(client, signer, "MENU")
+    assert texts == [], "the second turn must not overtake the first"
+    assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule"]
+    assert inbound(db, second).status == MessageStatus.RECEIVED
+    assert Turns(db).due() == [], "not due while the first is at Rasa"
+    wait_until(lambda: inbound(db, first).status == MessageStatus.ANSWERED)
+    assert retry_followups(services, now=inbound(db, second).created_at + DEFAULT_POLICY.queue_grace * 2) == 1
+    assert [r["message"] for r in rasa.received] == ["/ask_disbursement_schedule", "/help"]
+    with db.session() as session:
+        answered = session.scalars(
+            select(Message.in_reply_to_id).where(Message.direction == Direction.OUTBOUND).order_by(Message.id)
+        ).all()
+    assert answered == [inbound(db, first).id, inbound(db, second).id]
+    assert [m["to"] for m in twilio_api.sent] == [PHONE, PHONE]
+
+
+def test_a_process_with_no_free_rasa_slot_queues_the_message_instead_of_piling_onto_rasa(
+    db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi, signer: TwilioSigner, services: Services
+) -> None:
+    client = create_app(settings_for(db, rasa.url, twilio_api, rasa_calls_per_process=1)).test_client()  # type: ignore[attr-defined]
+    rasa.delay = 1.0
+    post(client, signer, "JADWAL")
+    texts, took, queued = post(client, signer, "JADWAL", phone=OTHER_PHONE)
+    assert texts == [] and took < 0.9
+    assert len(rasa.received) == 1, "the queued message did not reach Rasa"
+    assert inbound(db, queued).status == MessageStatus.RECEIVED
+    rasa.delay = 0
+    wait_until(lambda: retry_followups(services) >= 1 and inbound(db, queued).status == MessageStatus.ANSWERED)
+    wait_until(lambda: len(twilio_api.sent) == 2)
+    assert sorted(m["to"] for m in twilio_api.sent) == sorted([PHONE, OTHER_PHONE])
+
+
+def test_the_answer_pool_drains_a_backlog_once_each_and_in_order_per_sender(
+    db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi, signer: TwilioSigner, services: Services
+) -> None:
+    """Forty messages from eight phones queued behind a busy process, answered by two pools."""
+    client = create_app(settings_for(db, rasa.url, twilio_api, rasa_calls_per_process=1)).test_client()  # type: ignore[attr-defined]
+    rasa.delay = 0.5
+    post(client, signer, "halo", phone="+6281100000000")
+    rasa.delay = 0.02
+    phones = [f"+62812000000{i:02d}" for i in range(8)]
+    for turn in range(5):
+        for phone in phones:
+            post(client, signer, f"pesan {turn}", phone=phone)
+    stopping = threading.Event()
+    second = build_services(services.settings)
+    pools = [threading.Thread(target=AnswerPool(s, 4).run, args=(stopping,)) for s in (services, second)]
+    for pool in pools:
+        pool.start()
+    try:
+        wait_until(lambda: len(twilio_api.sent) == 41, timeout=60)
+    finally:
+        stopping.set()
+        for pool in pools:
+            pool.join()
+        second.db.dispose()
+    asked = [(r["sender"], r["message"]) for r in rasa.received]
+    assert len(asked) == len(set(asked)) == 41, "every message reached Rasa exactly once"
+    for key in {sender for sender, _ in asked}:
+        order = [message for sender, message in asked if sender == key]
+        assert order == sorted(order), f"turns of one sender out of order: {order}"
+    assert len(twilio_api.sent) == 41
+
+
+def test_a_claim_is_exclusive_until_it_is_settled_or_its_lease_runs_out(db: Database) -> None:
+    with db.session() as session:
+        contact = Contact(address=PHONE)
+        session.add(contact)
+        session.flush()
+        first, second = (
+            Message(contact_id=contact.id, direction=Direction.INBOUND, channel="sms", provider="twilio",
+                    provider_sid=f"SM{n}", body="halo", status=MessageStatus.RECEIVED)
+            for n in (1, 2)
+        )
+        session.add_all([first, second])
+    turns = Turns(db)
+    assert turns.claim(second.id) is None, "the older message goes first"
+    claim = turns.claim(first.id)
+    assert claim is not None and claim.earlier_status == MessageStatus.RECEIVED
+    assert turns.claim(first.id) is None, "a live claim is not taken twice"
+    later = claim.claimed_at + DEFAULT_POLICY.lease + timedelta(seconds=1)
+    taken_over = turns.claim(first.id, now=later)
+    assert taken_over is not None and taken_over.earlier_status == MessageStatus.AT_RASA
+    assert not turns.settle(claim, MessageStatus.ANSWERED), "the overtaken claim changes nothing"
+    assert turns.settle(taken_over, MessageStatus.ANSWERED, now=later)
+    assert turns.claim(second.id, now=later) is not None
+
+
+class _HourFast(datetime):
+    """This host's clock, an hour ahead of the database's."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+        return datetime.now(tz) + timedelta(hours=1)
+
+
+def test_claims_are_stamped_with_the_database_clock(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose clock is an hour fast must not take over another host's live claim."""
+    if not db.is_postgres:
+        pytest.skip("SQLite is one host: its clock is the host's")
+    with db.session() as session:
+        contact = Contact(address=PHONE)
+        session.add(contact)
+        session.flush()
+        message = Message(contact_id=contact.id, direction=Direction.INBOUND, channel="sms", provider="twilio",
+                          provider_sid="SM1", body="halo", status=MessageStatus.RECEIVED)
+        session.add(message)
+    turns = Turns(db)
+    assert turns.claim(message.id) is not None
+    monkeypatch.setattr(db_module, "datetime", _HourFast)
+    assert turns.claim(message.id) is None
+    assert turns.due() == []
