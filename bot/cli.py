@@ -18,7 +18,7 @@ from bot.handoff.cli import create_admin, staff
 
 
 def _database() -> Database:
-    return Database(load_settings().database_url)
+    return Database.from_settings(load_settings())
 
 
 @click.group()

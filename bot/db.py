@@ -10,11 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Dialect, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -104,6 +107,11 @@ class Database:
         """A unit of work: commits on success, rolls back on any error."""
         with self._sessions.begin() as session:
             yield session
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "Database":
+        """The database DATABASE_URL names, pooled as DB_POOL_SIZE and DB_MAX_OVERFLOW say."""
+        return cls(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
 
     @property
     def is_postgres(self) -> bool:

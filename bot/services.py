@@ -43,7 +43,7 @@ class Services:
 
 def build_services(settings: Settings) -> Services:
     """Build every service from the settings; fails at start-up on a bad configuration."""
-    db = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    db = Database.from_settings(settings)
     rasa = RasaClient(settings.rasa_replicas, settings.rasa_timeout, settings.rasa_token)
     outbox = Outbox(db, make_transport(settings))
     escalations = Escalations(db)

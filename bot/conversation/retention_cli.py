@@ -34,7 +34,7 @@ def describe(report: PurgeReport) -> str:
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 def purge(days: int, dry_run: bool) -> None:
     """Delete chat messages older than the retention period (UU PDP: destroy on expiry)."""
-    db = Database(load_settings().database_url)
+    db = Database.from_settings(load_settings())
     try:
         click.echo(describe(purge_chats(db, retention_days=days, dry_run=dry_run)))
     finally:

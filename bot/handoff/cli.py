@@ -26,7 +26,7 @@ PASSWORD_ENV = "BANSOS_ADMIN_PASSWORD"
 @contextmanager
 def _directory() -> Iterator[StaffDirectory]:
     """The account directory on the configured database, its schema brought up to date."""
-    db = Database(load_settings().database_url)
+    db = Database.from_settings(load_settings())
     try:
         db.upgrade()
         yield StaffDirectory(db, AuditLog(db))

@@ -41,7 +41,7 @@ from bot.notices.scheduler import Lease, new_holder_id, renewed
 @contextmanager
 def _database() -> Iterator[tuple[Database, Settings]]:
     settings = load_settings()
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     try:
         yield db, settings
     finally:
