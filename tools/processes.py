@@ -8,14 +8,16 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from scripts.run_rasa import QUIET_RASA, rasa_command
+from bot.config import Settings
+from scripts.run_rasa import RASA_ENV, TRACKER_KEY_PREFIX, endpoints_text, rasa_command, write_private
 
 ROOT = Path(__file__).resolve().parents[1]
-QUIET_RASA_ENV = {**QUIET_RASA, "PYTHONWARNINGS": "ignore"}
+QUIET_RASA_ENV = {**RASA_ENV, "PYTHONWARNINGS": "ignore"}
 # Rasa's HTTP API answers only with this token, as under `make run` (RASA_TOKEN).
 E2E_RASA_TOKEN = "e2e-rasa-token"
 
@@ -72,20 +74,50 @@ def action_server(database_url: str, workdir: Path, port: int | None = None) -> 
         yield f"{base}/webhook"
 
 
+@dataclass(frozen=True)
+class RasaReplica:
+    """A running Rasa server: its base URL, and its process for tests that kill it."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
-def rasa_server(model: Path, action_url: str, workdir: Path) -> Iterator[str]:
-    """The real Rasa server with a trained model; yields its base URL."""
-    port = free_port()
-    endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(f"action_endpoint:\n  url: \"{action_url}\"\n")
+def rasa_replica(
+    model: Path,
+    action_url: str,
+    workdir: Path,
+    port: int | None = None,
+    tracker_store_url: str = "",
+    tracker_key_prefix: str = TRACKER_KEY_PREFIX,
+    tracker_expiry_seconds: int = Settings.rasa_tracker_expiry_seconds,
+) -> Iterator[RasaReplica]:
+    """The real Rasa server with a trained model, started as scripts/run_rasa.py starts it.
+
+    With `tracker_store_url` (redis://...) its conversations live in Redis under
+    `tracker_key_prefix`, as with RASA_TRACKER_STORE_URL, so a second replica started
+    on the same store carries them on. Its log is `rasa.log` in `workdir`.
+    """
+    port = port or free_port()
+    endpoints = f"action_endpoint:\n  url: \"{action_url}\"\n"
+    if tracker_store_url:
+        endpoints = endpoints_text(endpoints, tracker_store_url, tracker_expiry_seconds, tracker_key_prefix)
+    endpoints_file = write_private(workdir / "endpoints.yml", endpoints)
     log = workdir / "rasa.log"
-    # The command `make run` uses (scripts/run_rasa.py), with this test's endpoints.
-    command = rasa_command(model, E2E_RASA_TOKEN, port)
-    command[command.index("--endpoints") + 1] = str(endpoints)
+    command = rasa_command(model, E2E_RASA_TOKEN, port, endpoints_file)
     with _process(command, QUIET_RASA_ENV, log) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_until_ready(
             proc, f"{base}/status?token={E2E_RASA_TOKEN}",
             lambda r: r.status_code == 200 and bool(r.json().get("model_file")), log, 300,
         )
-        yield base
+        yield RasaReplica(base, proc)
+
+
+@contextmanager
+def rasa_server(
+    model: Path, action_url: str, workdir: Path, port: int | None = None, tracker_store_url: str = ""
+) -> Iterator[str]:
+    """The real Rasa server with a trained model (see rasa_replica); yields its base URL."""
+    with rasa_replica(model, action_url, workdir, port=port, tracker_store_url=tracker_store_url) as replica:
+        yield replica.url
