@@ -13,10 +13,11 @@ RASA_VERSION := 3.6.21
 # where the web app listens (honcho gives each process a PORT of its own).
 HONCHO := APP_PORT=$(PORT) PORT=$(PORT) $(VENV)/bin/honcho start --env /dev/null
 
-.PHONY: eval-nlu help install env start test-fast browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
+.PHONY: run-scaled eval-nlu help install env start test-fast browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 
 help:
 	@echo "make run            set up everything and start the app, Rasa and the action server"
+	@echo "make run-scaled     the production shape here: PostgreSQL, Redis, app x2, Rasa x2, dispatchers x2"
 	@echo "make chat           chat with the running app as an SMS user (make chat-whatsapp for WhatsApp,"
 	@echo "                    make chat-kannel for SMS arriving through Kannel)"
 	@echo "make test           set up what the tests need and run the whole suite"
@@ -62,6 +63,11 @@ run: install env demo model
 	@echo "In another terminal: 'make chat' (SMS) or 'make chat-whatsapp'. Ctrl-C stops everything."
 	@echo
 	$(HONCHO)
+
+# The production shape on this machine (Procfile.scaled): app ×2, Rasa ×2 on one model,
+# answer workers, dispatchers ×2 and the scheduler, on the local PostgreSQL and Redis.
+run-scaled: install env model
+	$(PY) scripts/run_scaled.py
 
 # Some of the Procfile's processes, started exactly as `make run` starts them: make start PROCS="web scheduler"
 start: install
