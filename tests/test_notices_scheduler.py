@@ -8,47 +8,85 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select, text
 
 from bot.db import Database
 from bot.notices.models import Notice, NoticeStatus, SchedulerLease
+from bot.conversation import models
 from bot.notices.scheduler import Lease, build_scheduler, renewed
 from tools.fake_twilio import FakeTwilioApi
 from tools.notices import add_households, notice_settings, settings_env
 
 ROOT = Path(__file__).resolve().parents[1]
-T0 = datetime(2026, 12, 7, 3, 0, tzinfo=timezone.utc)
 
 
-class Clock:
+class Monotonic:
+    """The holder's own monotonic clock, moved by the test."""
+
     def __init__(self) -> None:
-        self.at = T0
+        self.at = 1000.0
 
-    def __call__(self) -> datetime:
+    def __call__(self) -> float:
         return self.at
 
 
+def _let_pass(db: Database, seconds: float) -> None:
+    """Time passing on the database's clock: the stored expiry moves back instead."""
+    with db.session() as session:
+        for lease in session.scalars(select(SchedulerLease)):
+            lease.expires_at -= timedelta(seconds=seconds)
+
+
 def test_one_holder_at_a_time_and_takeover_after_expiry(db: Database) -> None:
-    clock = Clock()
-    first = Lease(db, "first", 30, clock=clock)
-    second = Lease(db, "second", 30, clock=clock)
+    mono = Monotonic()
+    first = Lease(db, "first", 30, monotonic=mono)
+    second = Lease(db, "second", 30, monotonic=mono)
     assert first.acquire() and first.held()
     assert not second.acquire() and not second.held()
-    clock.at += timedelta(seconds=20)
+    _let_pass(db, 20)
+    mono.at += 20
     assert first.renew()
-    clock.at += timedelta(seconds=20)
+    _let_pass(db, 20)
+    mono.at += 20
     assert not second.acquire()  # renewed at +20 s: good until +50 s
-    clock.at += timedelta(seconds=11)
+    _let_pass(db, 11)
+    mono.at += 11
     assert not first.held()  # it knows by its own clock
     assert second.acquire()
     assert not first.renew()
     second.release()
     assert first.acquire()
     assert first.current() is not None and first.current().holder == "first"  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("skew", [timedelta(hours=1), -timedelta(hours=1)])
+def test_the_lease_is_judged_by_the_database_clock_not_the_hosts(
+    db: Database, monkeypatch: pytest.MonkeyPatch, skew: timedelta
+) -> None:
+    first = Lease(db, "first", 30)
+    assert first.acquire()
+
+    class SkewedClock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # type: ignore[override]
+            return datetime.now(tz) + skew
+
+    # A second host whose clock (`utcnow`, wherever it is called) is an hour off:
+    # the lease is still the first's...
+    monkeypatch.setattr(models, "datetime", SkewedClock)
+    assert abs(models.utcnow() - datetime.now(timezone.utc) - skew) < timedelta(seconds=1)
+    second = Lease(db, "second", 30)
+    assert not second.acquire()
+    assert first.held() and first.renew()
+    # ...and it expires 30 s from now by the database's clock, whatever the host's says.
+    lease = first.current()
+    assert lease is not None
+    assert abs((lease.expires_at - db.now()).total_seconds() - 30) < 5
 
 
 def test_renewed_keeps_the_lease_and_releases_it(db: Database) -> None:
@@ -66,7 +104,7 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     settings = notice_settings(db, notice_plan_interval_seconds=600, notice_dispatch_interval_seconds=15)
     scheduler = build_scheduler(db, settings)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"plan_notices", "dispatch_notices", "retry_followups"}
+    assert set(jobs) == {"plan_notices", "dispatch_notices"}
     assert jobs["plan_notices"].misfire_grace_time == 600
     assert jobs["dispatch_notices"].misfire_grace_time == 15
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
@@ -89,6 +127,27 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     reconfigured.shutdown(wait=False)
 
 
+def test_without_scheduler_dispatches_the_dispatch_job_is_not_run(db: Database) -> None:
+    """Separate dispatcher processes send: the stored dispatch job goes, the others stay."""
+    build_scheduler(db, notice_settings(db)).shutdown(wait=False)
+    planning_only = build_scheduler(db, notice_settings(db, scheduler_dispatches=False))
+    assert {job.id for job in planning_only.get_jobs()} == {"plan_notices"}
+    planning_only.shutdown(wait=False)
+    with db.engine.connect() as conn:
+        stored = set(conn.scalars(text("SELECT id FROM apscheduler_jobs")))
+    assert stored == {"plan_notices"}
+
+
+def test_the_follow_up_job_of_earlier_versions_leaves_the_store(db: Database) -> None:
+    """Inbound messages left for later are the answer workers' now, not a job here."""
+    scheduler = build_scheduler(db, notice_settings(db))
+    scheduler.add_job("bot.notices.scheduler:plan_notices", "interval", seconds=60, id="retry_followups")
+    scheduler.shutdown(wait=False)
+    restarted = build_scheduler(db, notice_settings(db))
+    assert {job.id for job in restarted.get_jobs()} == {"plan_notices", "dispatch_notices"}
+    restarted.shutdown(wait=False)
+
+
 def test_a_job_stored_under_the_old_module_name_is_replaced(db: Database) -> None:
     """Before bot/ was split by concern the jobs were stored as `bot.scheduler:…`."""
     settings = notice_settings(db)
@@ -104,7 +163,6 @@ def test_a_job_stored_under_the_old_module_name_is_replaced(db: Database) -> Non
     restarted = build_scheduler(db, settings)
     assert {job.func_ref for job in restarted.get_jobs()} == {
         "bot.notices.scheduler:plan_notices", "bot.notices.scheduler:dispatch_notices",
-        "bot.notices.scheduler:follow_up",
     }
     restarted.shutdown(wait=False)
 

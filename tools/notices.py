@@ -147,6 +147,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
         "NOTICE_SEND_FROM": settings.notice_send_from,
         "NOTICE_SEND_UNTIL": settings.notice_send_until,
         "NOTICE_WORKERS": str(settings.notice_workers),
+        "NOTICE_DISPATCH_INTERVAL": str(settings.notice_dispatch_interval_seconds),
+        "REDIS_URL": settings.redis_url,
     }
 
 

@@ -13,15 +13,29 @@ answer unknown, asks Twilio what it holds instead of guessing. For each batch:
    by exactly one token. Rows that must no longer go out are cancelled here.
 2. Intent: before any provider call the batch's rows become `sending`, each with a
    `NoticeAttempt` row, in one transaction (conditional on the token).
-3. Send: worker threads hand the notices to the provider, paced per sender by a
-   token bucket, while the next batch is claimed; outcomes are recorded every few
+3. Send: worker threads hand the notices to the provider, paced per sender (a
+   token bucket in this process, or one schedule in Redis shared by every
+   dispatcher: bot/notices/shared_pacing.py), while the next batch is claimed; outcomes are recorded every few
    dozen sends or tenth of a second: SID and status, or the error and what it means
    (retry after a backoff, go again at once by SMS after a WhatsApp refusal, give up
    and say why).
 
-A crash leaves rows in one of two states, each resolved once it is older than
-NOTICE_STALE_SECONDS (at least twice the HTTP timeout, so its sender is certainly
-gone or has given up on its request):
+Any number of dispatchers may run against one database, on as many hosts (the
+scheduler's own dispatch job, `python -m bot.notices.dispatch` processes, an
+operator's `bansos notices run`). A crash leaves rows in one of two states, each
+resolved once it is older than NOTICE_STALE_SECONDS (at least twice the HTTP
+timeout, so its sender is certainly gone or has given up on its request). Age is
+judged by the database's clock (`Database.now`): `claimed_at` and the attempt's
+`started_at` are written with it and compared with it, so a host whose clock runs
+ahead never takes a live dispatcher's rows for a dead one's. A live dispatcher
+keeps its in-flight rows fresh: while its workers wait for rate-limit slots (many
+dispatchers share one rate; Redis may be away for a while) it rewrites their
+`claimed_at` every quarter of the stale period. Only a dead or frozen dispatcher's
+rows go stale, and a worker never starts a send later than the stale period less
+the HTTP timeout after its rows were last refreshed (by its own monotonic clock):
+a dispatcher that froze and woke up after its rows were taken over puts the
+notice back instead of sending it, and a send, once started, ends before anyone
+may reconcile its row.
 
 - `claimed`: no provider call was made. The row returns to `pending` and is sent by
   whoever claims it next: a crash before the call sends.
@@ -82,7 +96,8 @@ from bot.notices.models import (
     NoticeKind,
     NoticeStatus,
 )
-from bot.notices.pacing import RetryPolicy, SendingWindow, TokenBucket
+from bot.notices.pacing import RetryPolicy, SendingWindow
+from bot.notices.shared_pacing import pacers_for
 from bot.rules.phone import mask_phone
 from bot.registry.models import Disbursement, Recipient
 
@@ -198,14 +213,18 @@ class Dispatcher:
         self.monotonic = monotonic
         self.window = SendingWindow.parse(settings.notice_send_from, settings.notice_send_until)
         self.retry = RetryPolicy.from_settings(settings)
-        self.buckets = {
-            Channel.SMS: TokenBucket(settings.notice_sms_rate, monotonic, sleep),
-            Channel.WHATSAPP: TokenBucket(settings.notice_whatsapp_rate, monotonic, sleep),
-        }
+        self.pacers = pacers_for(settings, transport, monotonic, sleep)
         self.content_sid = settings.twilio_notice_content_sid if whatsapp_ready(settings) else None
         self.stale = timedelta(
             seconds=max(settings.notice_stale_seconds, 2 * settings.twilio_http_timeout)
         )
+        # A send started this long after its row's last refresh ends (HTTP timeout)
+        # before the row can be stale; rows are refreshed four times a stale period.
+        self.send_within = self.stale.total_seconds() - settings.twilio_http_timeout
+        self.refresh_every = self.stale.total_seconds() / 4
+        # Per claim token: when (monotonic) its rows' `claimed_at` was last written.
+        self._stamped: dict[str, float] = {}
+        self._stamped_lock = threading.Lock()
         self.workers = max(1, settings.notice_workers)
         self.batch_size = self._batch_size(settings)
         # Numbers refused for good during this run, and why: the next notice to the same
@@ -214,11 +233,14 @@ class Dispatcher:
         self._refused_lock = threading.Lock()
 
     def _batch_size(self, settings: Settings) -> int:
-        """About two seconds of sending at the configured rate, so claims stay fresh."""
-        rates = (settings.notice_sms_rate, settings.notice_whatsapp_rate)
-        if any(rate <= 0 for rate in rates):
+        """About two seconds of sending at the limited rates, so one dispatcher does not
+        hold rows for longer while others (sharing the rate) could be sending them."""
+        limited = [
+            rate for rate in (settings.notice_sms_rate, settings.notice_whatsapp_rate) if rate > 0
+        ]
+        if not limited:
             return MAX_BATCH
-        return max(self.workers, min(MAX_BATCH, int(2 * sum(rates))))
+        return max(self.workers, min(MAX_BATCH, int(2 * sum(limited))))
 
     # --- the run ------------------------------------------------------------------------
 
@@ -250,7 +272,7 @@ class Dispatcher:
                 # The next batch is claimed while this one is being sent, so the
                 # database work never leaves the rate limit's slots unused.
                 upcoming = next_batch()
-                self._collect(futures, report, on_done)
+                self._collect(futures, report, on_done, {n.token for n in batch + upcoming})
                 # (a WhatsApp refusal just recorded may have made an SMS due at once)
                 batch = upcoming or next_batch()
         return report
@@ -270,6 +292,7 @@ class Dispatcher:
             return []
         token = uuid.uuid4().hex
         with self.db.session() as session:
+            claimed_at = self.db.now(session)
             ids = session.scalars(
                 select(Notice.id)
                 .join(NoticeCampaign, Notice.campaign_id == NoticeCampaign.id)
@@ -288,7 +311,7 @@ class Dispatcher:
             session.execute(
                 update(Notice)
                 .where(Notice.id.in_(ids), Notice.status == NoticeStatus.PENDING)
-                .values(status=NoticeStatus.CLAIMED, claim_token=token, claimed_at=now)
+                .values(status=NoticeStatus.CLAIMED, claim_token=token, claimed_at=claimed_at)
                 .execution_options(synchronize_session=False)
             )
             rows = session.scalars(
@@ -296,10 +319,7 @@ class Dispatcher:
                 .where(Notice.claim_token == token, Notice.status == NoticeStatus.CLAIMED)
                 .order_by(Notice.not_before, Notice.id)
             ).all()
-            return [
-                ClaimedNotice.of(row, token)
-                for row in rows
-            ]
+            return [ClaimedNotice.of(row, token) for row in rows]
 
     def _screen(self, batch: list[ClaimedNotice], report: DispatchReport) -> list[ClaimedNotice]:
         """Check what may have changed since planning; cancel what must not go out.
@@ -364,10 +384,11 @@ class Dispatcher:
         """Write down, in one transaction, that the batch is about to be sent."""
         if not batch:
             return batch
-        now = self.clock()
         batch = [replace(n, channel=self._channel(n)) for n in batch]
         token = batch[0].token
+        started = self.monotonic()
         with self.db.session() as session:
+            now = self.db.now(session)
             for channel in {n.channel for n in batch}:
                 session.execute(
                     update(Notice)
@@ -416,7 +437,31 @@ class Dispatcher:
                     )
                 ).all()
             )
+        self._stamp({token}, started)
         return [replace(n, attempts=n.attempts + 1, attempt_id=attempt_ids[n.id]) for n in kept]
+
+    def _refresh_claims(self, tokens: set[str]) -> None:
+        """Show other dispatchers that the rows we are still sending are not stale."""
+        started = self.monotonic()
+        with self.db.session() as session:
+            session.execute(
+                update(Notice)
+                .where(Notice.claim_token.in_(tokens), Notice.status == NoticeStatus.SENDING)
+                .values(claimed_at=self.db.now(session))
+                .execution_options(synchronize_session=False)
+            )
+        self._stamp(tokens, started)
+
+    def _stamp(self, tokens: set[str], started: float) -> None:
+        """The tokens' rows were stamped with the database's time after `started`."""
+        with self._stamped_lock:
+            for token in tokens:
+                self._stamped[token] = started
+
+    def _stamped_at(self, tokens: set[str]) -> float:
+        """When the oldest stamp among the tokens' rows was written (monotonic)."""
+        with self._stamped_lock:
+            return min(self._stamped.get(token, float("-inf")) for token in tokens)
 
     def _channel(self, notice: ClaimedNotice) -> str:
         if notice.channel == Channel.WHATSAPP and self.content_sid is None:
@@ -433,7 +478,10 @@ class Dispatcher:
             return _Result(notice, SendOutcome.NOT_SENT, status=NoticeStatus.CANCELLED, reason=refused)
         if should_stop():
             return _Result(notice, SendOutcome.NOT_SENT)
-        self.buckets[notice.channel].acquire()
+        if not self.pacers[notice.channel].acquire(
+            lambda: should_stop() or self._too_late(notice)
+        ) or self._too_late(notice):
+            return _Result(notice, SendOutcome.NOT_SENT)
         now = self.clock()
         if not self.window.is_open(now, notice.zone):
             # The rate limit made it wait past the end of the sending hours.
@@ -456,17 +504,28 @@ class Dispatcher:
                 self._refused[notice.to] = CANCEL_OPTED_OUT if failure.opted_out else CANCEL_FLAGGED
         return _Result(notice, SendOutcome.REFUSED, result)
 
+    def _too_late(self, notice: ClaimedNotice) -> bool:
+        """Whether the row could count as stale before a send started now ends."""
+        late = self.monotonic() > self._stamped_at({notice.token}) + self.send_within
+        if late:
+            log.warning("notice %s: its claim was not refreshed in time; back to pending", notice.id)
+        return late
+
     def _collect(
         self,
         futures: list[Future[_Result]],
         report: DispatchReport,
         on_done: Callable[[int], None] | None,
+        tokens: set[str],
     ) -> None:
-        """Record outcomes as they come, in small transactions, until the batch is done."""
+        """Record outcomes as they come, in small transactions, until the batch is done;
+        meanwhile keep the claims of the rows in flight (`tokens`) fresh."""
         waiting = set(futures)
         done: list[_Result] = []
         last_write = time.monotonic()
         while waiting:
+            if self.monotonic() - self._stamped_at(tokens) >= self.refresh_every:
+                self._refresh_claims(tokens)
             finished, waiting = wait(waiting, timeout=RECORD_SECONDS, return_when=FIRST_COMPLETED)
             done.extend(future.result() for future in finished)
             due = len(done) >= RECORD_EVERY or time.monotonic() - last_write >= RECORD_SECONDS
@@ -603,8 +662,8 @@ class Dispatcher:
     def reconcile(self, report: DispatchReport | None = None) -> DispatchReport:
         """Resolve rows a dead dispatcher left `claimed` or `sending` (module docstring)."""
         report = report or DispatchReport()
-        cutoff = self.clock() - self.stale
         with self.db.session() as session:
+            cutoff = self.db.now(session) - self.stale
             released = session.execute(
                 update(Notice)
                 .where(Notice.status == NoticeStatus.CLAIMED, Notice.claimed_at < cutoff)
@@ -618,25 +677,30 @@ class Dispatcher:
             ).all()
         report.add("released", released)
         for notice_id, old_token in stale:
-            self._reconcile_one(notice_id, old_token, report)
+            self._reconcile_one(notice_id, old_token, cutoff, report)
         return report
 
-    def _reconcile_one(self, notice_id: int, old_token: str | None, report: DispatchReport) -> None:
+    def _reconcile_one(
+        self, notice_id: int, old_token: str | None, cutoff: datetime, report: DispatchReport
+    ) -> None:
         now = self.clock()
         token = uuid.uuid4().hex
         with self.db.session() as session:
+            claimed_at = self.db.now(session)
             taken = session.execute(
                 update(Notice)
                 .where(
                     Notice.id == notice_id,
                     Notice.status == NoticeStatus.SENDING,
                     Notice.claim_token == old_token,
+                    # its dispatcher may have refreshed it since we looked
+                    Notice.claimed_at < cutoff,
                 )
-                .values(claim_token=token, claimed_at=now)
+                .values(claim_token=token, claimed_at=claimed_at)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if taken != 1:
-                return  # another dispatcher is on it
+                return  # another dispatcher is on it, or its own is alive after all
             row = session.get_one(Notice, notice_id)
             attempt = session.scalar(
                 select(NoticeAttempt)

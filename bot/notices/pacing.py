@@ -8,7 +8,8 @@ ask the same functions.
   alphanumeric sender defaults to 10 messages/s) and drops what stays queued for
   hours, so we pace on our side. `TokenBucket` hands out one send slot every
   1/rate seconds (plus 1% headroom) and never two closer together, however many
-  threads ask.
+  threads of one process ask. Several dispatcher processes share one sender's rate
+  through Redis instead (bot/notices/shared_pacing.py); both are a `Pacer`.
 - Sending window: notices reach people in the daytime of their own zone (WIB,
   WITA, WIT), 08:00-20:00 by default, never at night.
 - Backoff: a transient failure waits base, 2×base, 4×base… (capped) before the
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time as clock_time, timedelta, timezone
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -30,6 +32,20 @@ from bot.rules.regions import PROVINCES
 # Slots are this much wider than 1/rate: a thread woken a few milliseconds late then
 # still cannot put rate + 1 sends into one second (1% of a second is 10 ms of slack).
 HEADROOM = 0.01
+
+
+def never() -> bool:
+    """The default `should_stop`: nothing asks the caller to give up waiting."""
+    return False
+
+
+class Pacer(Protocol):
+    """Hands out one sender's send slots; the dispatcher waits on one before each send."""
+
+    def acquire(self, should_stop: Callable[[], bool] = never) -> bool:
+        """Wait for a slot of our own: True when it has come, False when `should_stop`
+        said to give up first (no slot is used then)."""
+        ...
 
 
 class TokenBucket:
@@ -63,11 +79,16 @@ class TokenBucket:
             self._next_free = slot + self.interval
             return slot - now
 
-    def acquire(self) -> None:
-        """Wait for a slot of our own."""
+    def acquire(self, should_stop: Callable[[], bool] = never) -> bool:
+        """Wait for a slot of our own; always True, since only time stands in the way.
+
+        `should_stop` is not asked: the wait is bounded by the slots already handed
+        out, a few seconds of sending at most.
+        """
         wait = self.reserve()
         if wait > 0:
             self._sleep(wait)
+        return True
 
 
 def _parse_clock(text: str) -> clock_time:

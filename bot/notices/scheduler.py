@@ -6,9 +6,13 @@ APScheduler 3 runs two jobs, kept in its SQLAlchemy job store in our database (t
 - `plan_notices` every NOTICE_PLAN_INTERVAL seconds (default 600): writes due notices
   into the outbox (bot/notices/planning.py);
 - `dispatch_notices` every NOTICE_DISPATCH_INTERVAL seconds (default 15): sends what is
-  due (bot/notices/dispatcher.py) for at most one interval, then yields to the next run;
-- `retry_followups` every minute: answers, through the outbox, the messages Rasa could
-  not answer in time and those left behind by a request that died (bot/conversation/followup.py).
+  due (bot/notices/dispatcher.py) for at most one interval, then yields to the next run.
+  With SCHEDULER_DISPATCHES=0 the job is not scheduled (and removed from the store):
+  separate dispatcher processes send instead (`python -m bot.notices.dispatch`).
+
+Inbound messages left for later are the answer workers' (bot/conversation/answerer.py),
+a process of their own that scales with the Rasa replicas; the `retry_followups` job
+that did this here once a minute is removed from a store that still has it.
 
 Both are `coalesce=True` and `max_instances=1`: runs missed while the process was down
 or busy collapse into one, never a burst. `misfire_grace_time` is deliberate, not the
@@ -16,12 +20,17 @@ default 1 s (which would silently skip a run delayed by a slow start): a run may
 up to one interval late. Missing a run loses nothing either way, since both jobs pick
 up whatever is due when they next run.
 
-APScheduler 3 supports one scheduler per job store, and two dispatchers would each
-pace themselves to the full rate, doubling it. So only the holder of the `notices`
-lease (a row in `scheduler_leases`: holder, expires_at) starts its scheduler. The
-holder renews the lease every third of NOTICE_LEASE_SECONDS; a second copy started by
-mistake waits, and takes over within one lease period if the first dies. A holder
-that fails to renew stops its jobs at once, before anyone else can take over.
+APScheduler 3 supports one scheduler per job store, and planning is done once. So
+only the holder of the `notices` lease (a row in `scheduler_leases`: holder,
+expires_at) starts its scheduler. The holder renews the lease every third of
+NOTICE_LEASE_SECONDS; a second copy started by mistake waits, and takes over within
+one lease period if the first dies. A holder that fails to renew stops its jobs at
+once, before anyone else can take over.
+
+Copies may run on different hosts whose clocks disagree, so the lease is judged by
+one clock, the database's (`Database.now`): `expires_at` is written and compared
+with it. The holder itself counts its lease down on its monotonic clock from just
+before it asked, so it stops acting no later than the database lets anyone else in.
 """
 from __future__ import annotations
 
@@ -35,9 +44,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from types import FrameType
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import select, update
@@ -47,7 +57,6 @@ from bot.channels.routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.notices.dispatcher import Dispatcher
-from bot.conversation.followup import retry_followups
 from bot.rules.logmask import configure_logging
 from bot.conversation.models import utcnow
 from bot.notices.planning import NoticePlanner
@@ -57,8 +66,10 @@ from bot.services import Services, build_services
 log = logging.getLogger(__name__)
 
 LEASE_NAME = "notices"
+DISPATCH_JOB = "dispatch_notices"
 JOB_TABLE = "apscheduler_jobs"
-FOLLOWUP_INTERVAL_SECONDS = 60.0
+# Stored by earlier versions; the answer workers do its work now.
+RETIRED_FOLLOWUP_JOB = "retry_followups"
 
 
 def new_holder_id() -> str:
@@ -75,19 +86,20 @@ class Lease:
         holder: str,
         seconds: float,
         name: str = LEASE_NAME,
-        clock: Callable[[], datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.holder = holder
         self.duration = timedelta(seconds=seconds)
         self.name = name
-        self.clock = clock
-        self._valid_until: datetime | None = None
+        self.monotonic = monotonic
+        self._valid_until: float | None = None
 
     def acquire(self) -> bool:
         """Take the lease if it is free, expired or already ours; renews it when ours."""
-        now = self.clock()
+        asked = self.monotonic()
         with self.db.session() as session:
+            now = self.db.now(session)
             if session.get(SchedulerLease, self.name) is None:
                 try:
                     with session.begin_nested():
@@ -107,7 +119,7 @@ class Lease:
                 .values(holder=self.holder, expires_at=now + self.duration)
                 .execution_options(synchronize_session=False)
             ).rowcount
-        self._valid_until = now + self.duration if taken == 1 else None
+        self._valid_until = asked + self.duration.total_seconds() if taken == 1 else None
         return taken == 1
 
     def renew(self) -> bool:
@@ -116,7 +128,7 @@ class Lease:
 
     def held(self) -> bool:
         """Whether we may still act, by our own clock, without asking the database."""
-        return self._valid_until is not None and self.clock() < self._valid_until
+        return self._valid_until is not None and self.monotonic() < self._valid_until
 
     def release(self) -> None:
         """Let a waiting copy take over at once instead of after the lease expires."""
@@ -127,7 +139,7 @@ class Lease:
             session.execute(
                 update(SchedulerLease)
                 .where(SchedulerLease.name == self.name, SchedulerLease.holder == self.holder)
-                .values(expires_at=self.clock())
+                .values(expires_at=self.db.now(session))
                 .execution_options(synchronize_session=False)
             )
 
@@ -217,18 +229,12 @@ def dispatch_notices() -> None:
         log.info("dispatched notices: %s", counts)
 
 
-def follow_up() -> None:
-    """The `retry_followups` job."""
-    runtime = _active_runtime()
-    if runtime is None:
-        return
-    settled = retry_followups(runtime.services)
-    if settled:
-        log.info("followed up %d inbound messages", settled)
-
-
 def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
-    """A scheduler on the database job store, with its jobs added once and kept after."""
+    """A scheduler on the database job store, with its jobs added once and kept after.
+
+    The dispatch job is left out (and dropped from the store) when dispatcher
+    processes send instead (SCHEDULER_DISPATCHES=0).
+    """
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=db.engine, tablename=JOB_TABLE)},
         job_defaults={"coalesce": True, "max_instances": 1},
@@ -237,9 +243,12 @@ def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     scheduler.start(paused=True)
     jobs = {
         "plan_notices": (plan_notices, settings.notice_plan_interval_seconds),
-        "dispatch_notices": (dispatch_notices, settings.notice_dispatch_interval_seconds),
-        "retry_followups": (follow_up, FOLLOWUP_INTERVAL_SECONDS),
+        DISPATCH_JOB: (dispatch_notices, settings.notice_dispatch_interval_seconds),
     }
+    _drop_job(scheduler, RETIRED_FOLLOWUP_JOB)
+    if not settings.scheduler_dispatches:
+        del jobs[DISPATCH_JOB]
+        _drop_job(scheduler, DISPATCH_JOB)
     for job_id, (func, seconds) in jobs.items():
         reference = f"{__name__}:{func.__name__}"
         try:
@@ -265,6 +274,14 @@ def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     return scheduler
 
 
+def _drop_job(scheduler: BackgroundScheduler, job_id: str) -> None:
+    """Remove a job from the store if it is there."""
+    try:
+        scheduler.remove_job(job_id)
+    except JobLookupError:
+        pass
+
+
 def serve(settings: Settings, stopping: threading.Event, holder: str | None = None) -> None:
     """Wait for the lease, run the jobs while holding it, and give it up on stop."""
     global _runtime
@@ -283,7 +300,11 @@ def serve(settings: Settings, stopping: threading.Event, holder: str | None = No
                 stopping.wait(renew_every)
                 continue
             waiting_logged = False
-            log.info("scheduler %s holds the lease; starting jobs", lease.holder)
+            log.info(
+                "scheduler %s holds the lease; starting jobs (%s)",
+                lease.holder,
+                "planning and sending" if settings.scheduler_dispatches else "planning only",
+            )
             scheduler = build_scheduler(db, settings)
             scheduler.resume()
             try:
