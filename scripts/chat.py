@@ -97,7 +97,7 @@ def chat_kannel(url: str, sender: str) -> int:
 
 
 def follow_sandbox(sender: str, interval: float = 2.0) -> None:
-    """Print what is sent to this phone later (a staff reply, a notice), as a phone would.
+    """Print what is sent to this phone later (a late answer, a staff reply, a notice), as a phone would.
 
     Only in sandbox mode: with Twilio credentials such messages go to the real phone.
     """
@@ -107,7 +107,7 @@ def follow_sandbox(sender: str, interval: float = 2.0) -> None:
         while True:
             time.sleep(interval)
             for item in sent_to(db, sender, after):
-                label = "petugas" if item.from_staff else "info"
+                label = "petugas" if item.from_staff else "bot" if item.is_answer else "info"
                 print(f"\r{label}> " + item.body.replace("\n", "\n     ") + "\nanda> ", end="", flush=True)
                 after = item.id
     except SQLAlchemyError as exc:

@@ -54,6 +54,8 @@ class FeedItem:
     body: str
     channel: str
     from_staff: bool
+    # The assistant's answer, sent after the webhook because Rasa took longer than its budget.
+    is_answer: bool
 
 
 def latest_id(db: Database) -> int:
@@ -67,7 +69,7 @@ def sent_to(db: Database, sender: str, after_id: int) -> list[FeedItem]:
     address = parse_address(sender).value
     with db.session() as session:
         rows = session.execute(
-            select(Message.id, Message.body, Message.channel, HandoffMessage.staff_user_id)
+            select(Message.id, Message.body, Message.channel, HandoffMessage.staff_user_id, Message.in_reply_to_id)
             .join(Contact, Message.contact_id == Contact.id)
             .outerjoin(HandoffMessage, HandoffMessage.message_id == Message.id)
             .where(
@@ -80,4 +82,7 @@ def sent_to(db: Database, sender: str, after_id: int) -> list[FeedItem]:
             )
             .order_by(Message.id)
         ).all()
-    return [FeedItem(row.id, row.body, row.channel, row.staff_user_id is not None) for row in rows]
+    return [
+        FeedItem(row.id, row.body, row.channel, row.staff_user_id is not None, row.in_reply_to_id is not None)
+        for row in rows
+    ]
