@@ -44,6 +44,10 @@ DEFAULTS = {
     "ACTIONS_PORT": "5055",
     # The two dispatchers send; the scheduler only plans.
     "SCHEDULER_DISPATCHES": "0",
+    # Nine processes use the database: 9 × 8 connections stay under PostgreSQL's
+    # default 100 (README, "Database connections").
+    "DB_POOL_SIZE": "4",
+    "DB_MAX_OVERFLOW": "4",
 }
 
 
