@@ -14,6 +14,7 @@ lister sleeps a little, so an idle service costs one small query a second.
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
@@ -22,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from types import FrameType
 
 from bot.config import load_settings
-from bot.conversation.followup import answer_waiting
+from bot.conversation.followup import answer_waiting, retry_followups
 from bot.conversation.turns import Turns, TurnPolicy
 from bot.rules.logmask import configure_logging
 from bot.services import Services, build_services
@@ -92,10 +93,18 @@ class AnswerPool:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Answer the inbound messages left for later.")
+    parser.add_argument(
+        "--once", action="store_true", help="answer what is due now, one after another, then exit"
+    )
+    args = parser.parse_args()
     configure_logging()
     settings = load_settings()
     settings.require_secret_key()
     services = build_services(settings)
+    if args.once:
+        log.info("answered %d waiting message(s)", retry_followups(services))
+        return
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -66,8 +66,8 @@ def answer_waiting(services: Services, turns: Turns, message_id: int, now: datet
 def retry_followups(services: Services, now: datetime | None = None, policy: TurnPolicy = DEFAULT_POLICY) -> int:
     """Answer, one after another, what is due now; returns how many were settled.
 
-    The answer workers run this step from a pool; this one pass is what a test or an
-    operator's one-off run needs. Stops at the first message the assistant still
+    The answer workers run this step from a pool; this one pass is
+    `python -m bot.conversation.answerer --once`, for an operator with no workers running. Stops at the first message the assistant still
     cannot answer: the rest would only wait for the same timeout one after another.
     """
     turns = Turns(services.db, policy)
