@@ -62,7 +62,7 @@ from bot.notices.planning import NoticePlanner  # noqa: E402
 from bot.registry.models import Disbursement, Recipient  # noqa: E402
 from tools.databases import fresh_database_url, postgres_base_url  # noqa: E402
 from tools.fake_twilio import FakeTwilioApi  # noqa: E402
-from tools.notices import CONTENT_SID, notice_settings, settings_env  # noqa: E402
+from tools.notices import CONTENT_SID, busiest_second, notice_settings, settings_env  # noqa: E402
 
 REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
 PROVINCES = ("32", "35", "73", "51", "81", "94")
@@ -195,17 +195,6 @@ class TimedTransport(TwilioTransport):
         return super().send(*args, **kwargs)
 
 
-def _busiest_second(times: list[float]) -> int:
-    """The most events in any one-second window."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, moment in enumerate(times):
-        while moment - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
-
-
 def _rate(times: list[float]) -> float:
     return (len(times) - 1) / (max(times) - min(times))
 
@@ -225,8 +214,8 @@ def bench_limited(db: Database, count: int, rate: float, seconds: float) -> None
     print(
         f"  limited to {rate:g}/s, 8 workers: {sent} sent in {elapsed:.1f} s; "
         f"requests left at {_rate(transport.departures):.2f}/s, at most "
-        f"{_busiest_second(transport.departures)} in any second; arrived at "
-        f"{_rate(arrivals):.2f}/s, at most {_busiest_second(arrivals)} in any second"
+        f"{busiest_second(transport.departures)} in any second; arrived at "
+        f"{_rate(arrivals):.2f}/s, at most {busiest_second(arrivals)} in any second"
     )
 
 
@@ -395,7 +384,7 @@ def bench_processes(db: Database, workdir: Path, start: int, count: int, rate: f
             run = limited[n]
             print(
                 f"  dispatchers ×{n}, limited to {rate:g}/s shared through Redis: {notices:,} "
-                f"settled in {run.seconds:.1f} s, {run.rate:.2f} msg/s while sending; at most {_busiest_second(run.arrivals)} in any one-second window; "
+                f"settled in {run.seconds:.1f} s, {run.rate:.2f} msg/s while sending; at most {busiest_second(run.arrivals)} in any one-second window; "
                 f"CPU s per 1,000 per process: {run.cpu_per_1000()}",
                 flush=True,
             )

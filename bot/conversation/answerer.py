@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from types import FrameType
 
 from bot.config import load_settings
 from bot.conversation.followup import answer_waiting, retry_followups
 from bot.conversation.turns import Turns, TurnPolicy
+from bot.process import stop_on_signals
 from bot.rules.logmask import configure_logging
 from bot.services import Services, build_services
 
@@ -105,14 +104,7 @@ def main() -> None:
     if args.once:
         log.info("answered %d waiting message(s)", retry_followups(services))
         return
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: finishing the answers in hand", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals("finishing the answers in hand")
     threads = settings.answer_threads
     log.info("answer workers: %d threads for %d Rasa replica(s)", threads, len(settings.rasa_replicas))
     AnswerPool(services, threads).run(stopping)

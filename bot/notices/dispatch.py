@@ -19,10 +19,8 @@ finish and are recorded, unsent rows go back to `pending`, and the process exits
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
-from types import FrameType
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -31,6 +29,7 @@ from bot.channels.routing import make_transport
 from bot.config import Settings, load_settings
 from bot.db import Database
 from bot.notices.dispatcher import Dispatcher, DispatchReport
+from bot.process import stop_on_signals
 from bot.rules.logmask import configure_logging
 
 log = logging.getLogger(__name__)
@@ -81,14 +80,7 @@ def run_once(
 
 def main() -> None:
     configure_logging()
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the sends in flight", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    stopping = stop_on_signals("stopping after the sends in flight")
     totals = serve(load_settings(), stopping)
     log.info("dispatcher stopped; sent %d notices in all: %s", totals.sent, totals.as_dict())
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
@@ -45,7 +44,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from types import FrameType
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -61,6 +59,7 @@ from bot.rules.logmask import configure_logging
 from bot.conversation.models import utcnow
 from bot.notices.planning import NoticePlanner
 from bot.notices.models import CampaignSource, SchedulerLease
+from bot.process import stop_on_signals
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -345,15 +344,7 @@ def main() -> None:
     configure_logging()
     # Every job run is logged at INFO (4 a minute); our jobs log what they did instead.
     logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
-    stopping = threading.Event()
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping after the current send", signum)
-        stopping.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    serve(load_settings(), stopping)
+    serve(load_settings(), stop_on_signals("stopping after the current send"))
 
 
 if __name__ == "__main__":
