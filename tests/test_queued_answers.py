@@ -161,22 +161,26 @@ def test_a_process_with_no_free_rasa_slot_queues_the_message_instead_of_piling_o
 def test_the_answer_pool_drains_a_backlog_once_each_and_in_order_per_sender(
     db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi, signer: TwilioSigner, services: Services
 ) -> None:
-    """Forty messages from eight phones queued behind a busy process, answered by two pools."""
+    """Forty messages from eight phones queued behind a busy process, answered by two pools.
+
+    Whatever the process answered itself once its one slot was free again (a slow
+    machine posts slowly) came back in the webhook's TwiML; the rest through the API.
+    """
     client = create_app(settings_for(db, rasa.url, twilio_api, rasa_calls_per_process=1)).test_client()  # type: ignore[attr-defined]
     rasa.delay = 0.5
     post(client, signer, "halo", phone="+6281100000000")
     rasa.delay = 0.02
     phones = [f"+62812000000{i:02d}" for i in range(8)]
-    for turn in range(5):
-        for phone in phones:
-            post(client, signer, f"pesan {turn}", phone=phone)
+    in_twiml = sum(
+        bool(post(client, signer, f"pesan {turn}", phone=phone)[0]) for turn in range(5) for phone in phones
+    )
     stopping = threading.Event()
     second = build_services(services.settings)
     pools = [threading.Thread(target=AnswerPool(s, 4).run, args=(stopping,)) for s in (services, second)]
     for pool in pools:
         pool.start()
     try:
-        wait_until(lambda: len(twilio_api.sent) == 41, timeout=60)
+        wait_until(lambda: len(twilio_api.sent) + in_twiml == 41, timeout=60)
     finally:
         stopping.set()
         for pool in pools:
@@ -187,7 +191,7 @@ def test_the_answer_pool_drains_a_backlog_once_each_and_in_order_per_sender(
     for key in {sender for sender, _ in asked}:
         order = [message for sender, message in asked if sender == key]
         assert order == sorted(order), f"turns of one sender out of order: {order}"
-    assert len(twilio_api.sent) == 41
+    assert len(twilio_api.sent) + in_twiml == 41, "no answer went out twice"
 
 
 def test_a_claim_is_exclusive_until_it_is_settled_or_its_lease_runs_out(db: Database) -> None:

@@ -213,7 +213,10 @@ def test_a_forged_csrf_token_is_refused_by_the_other_host(hosts: tuple[Flask, Fl
     if forgery == "made up":
         token = "forged"
     elif forgery == "altered":
-        token = genuine[:-1] + ("A" if genuine[-1] != "A" else "B")
+        # A character inside the signature: the last one of base64 may carry only
+        # padding bits, and changing those changes nothing.
+        at = len(genuine) - 10
+        token = genuine[:at] + ("A" if genuine[at] != "A" else "B") + genuine[at + 1:]
     else:
         token = csrf_token(Browser().via(a).get(LOGIN).get_data(as_text=True))
 
