@@ -2,7 +2,7 @@
 
 End-to-end tests use the real Rasa server; this one only makes Rasa slow, silent or
 chatty on demand. Like Rasa it keeps a tracker per conversation (user events with the
-metadata sent, bot events after them), which the follow-up job reads, and with
+metadata sent, bot events after them), which the answer workers read, and with
 `token` set it guards the HTTP API (not the REST channel) as `rasa run --auth-token` does.
 """
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Inbound messages: store first, answer once, and replay the same answer on retries.
 
+An answer Rasa gives within RASA_REPLY_BUDGET goes back in the webhook's response;
+a later one, or one for a message queued behind its sender's earlier message or a
+busy process, goes out through the provider's API (bot/conversation/followup.py).
+
 Every provider adapter (Twilio webhook, Kannel) turns its request into an
 `InboundMessage` and calls `Conversations.handle`; none of them sees the database.
 """
@@ -43,11 +47,11 @@ log = logging.getLogger(__name__)
 _CONTROL_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _REPLAY_POLL_SECONDS = 0.1
 # Replies that could not be stored are tried again in the background, waiting twice as
-# long each time, for this long: well inside the follow-up job's `stale_after` (two
-# minutes, bot/conversation/followup.py), so a brief outage ends with the replies stored before the
-# job ever looks at the message.
+# long each time, for this long: well inside a turn's shortest lease (30 s,
+# bot/conversation/turns.py) less the reply budget, so a brief outage ends with the
+# replies stored before an answer worker may take the turn over.
 _STORE_FIRST_RETRY_SECONDS = 0.5
-_STORE_GIVE_UP_SECONDS = 60.0
+_STORE_GIVE_UP_SECONDS = 20.0
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").payload)
 
@@ -400,10 +404,10 @@ class Conversations:
     def _store_replies_later(self, stored: _Stored, texts: list[str], status: str) -> None:
         """Store replies the citizen already has, once the database is back.
 
-        Until then the message keeps its `at_rasa` mark, so the follow-up job never
-        runs the turn through Rasa again; only if the database stays away past
-        `_STORE_GIVE_UP_SECONDS` (or this process dies) does the job send Rasa's
-        answer from its tracker, which may then reach the citizen a second time.
+        Until then the message keeps its `at_rasa` claim, so no answer worker runs the
+        turn through Rasa again; only if the database stays away past the claim's lease
+        (or this process dies) does a worker send Rasa's answer from its tracker, which
+        may then reach the citizen a second time.
         """
         wait, deadline = _STORE_FIRST_RETRY_SECONDS, time.monotonic() + _STORE_GIVE_UP_SECONDS
         while time.monotonic() + wait < deadline:
@@ -414,7 +418,7 @@ class Conversations:
                 return
             except OperationalError:
                 wait *= 2
-        log.error("replies to message %d not stored; the follow-up job settles it", stored.message_id)
+        log.error("replies to message %d not stored; an answer worker settles it", stored.message_id)
 
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
         with self.db.session() as session:
