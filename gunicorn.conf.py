@@ -9,10 +9,30 @@ in `text=` (citizens send NIKs), and a staff page's referrer can carry a search.
 line gunicorn writes, its error log's request URIs included, then loses any query
 string and has NIKs masked (bot/rules/logmask.py).
 """
+from bot.config import load_settings
+
 workers = 2
+# Up to RASA_CALLS_PER_PROCESS of these wait on Rasa, each for up to RASA_REPLY_BUDGET;
+# the others store a burst's messages and queue them for the answer workers at once.
 threads = 4
 timeout = 30
 accesslog = "-"
 # Remote address, time, method, path without query, status, bytes, duration in ms.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 logger_class = "bot.rules.logmask.MaskedGunicornLogger"
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    """Refuse Rasa slots that could hold every request thread.
+
+    With as many slots as threads, a burst finds every thread waiting on a slow Rasa,
+    and Twilio's requests wait in gunicorn's backlog past its 15 s (measured: 96 % of a
+    burst's webhooks, before this check).
+    """
+    calls = load_settings().rasa_calls_per_process
+    if calls >= server.cfg.threads:
+        raise RuntimeError(
+            f"RASA_CALLS_PER_PROCESS ({calls}) must be below gunicorn's threads per worker "
+            f"({server.cfg.threads}), so that some threads always take new messages"
+        )
+

@@ -55,8 +55,11 @@ class Settings:
     # Twilio waits 15 s for a webhook answer: past this budget the webhook answers at once
     # and the reply follows through the provider's API (bot/conversation/inbound.py).
     rasa_reply_budget: float = 4.0
-    # Rasa turns one app process runs at once; past it a message waits in the queue.
-    rasa_calls_per_process: int = 8
+    # Rasa turns one app process runs at once; past it a message waits in the queue. It
+    # must stay below gunicorn's threads per worker: each turn holds a request thread
+    # for up to the reply budget, and the threads left over take a burst into the queue
+    # in milliseconds (gunicorn.conf.py refuses to start otherwise).
+    rasa_calls_per_process: int = 2
     # Threads of one answer worker process (`python -m bot.conversation.answerer`);
     # 0: four per Rasa replica.
     answer_workers: int = 0

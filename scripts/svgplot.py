@@ -1,8 +1,9 @@
 """A latency-over-time scatter plot written as SVG by hand: no plotting library to install.
 
 One panel per run, stacked, sharing the y axis (milliseconds, square-root scale so
-both the bulk and the slow tail stay readable); each point is one message, placed at
-the second it was sent.
+both the bulk and the slow tail stay readable); a panel whose waits are of another
+order (a burst's backlog, in minutes) has a y axis of its own. Each point is one
+message, placed at the second it was sent.
 """
 from __future__ import annotations
 
@@ -17,7 +18,10 @@ MARGIN_LEFT = 70
 MARGIN_RIGHT = 20
 MARGIN_TOP = 40
 PANEL_GAP = 45
-COLOURS = {"ok": "#1f77b4", "apology": "#ff7f0e", "limited": "#9467bd", "error": "#d62728"}
+COLOURS = {
+    "ok": "#1f77b4", "late": "#2ca02c", "apology": "#ff7f0e", "limited": "#9467bd", "error": "#d62728",
+    "timeout": "#8c564b",
+}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,8 @@ class Point:
 class Panel:
     title: str
     points: Sequence[Point]
+    # Scaled to its own points rather than sharing the others' axes.
+    own_scale: bool = False
 
 
 def _time_ticks(top: float) -> list[float]:
@@ -45,14 +51,22 @@ def _time_ticks(top: float) -> list[float]:
 
 def _latency_ticks(top: float) -> list[float]:
     """Ticks that spread out on a square-root scale: dense near zero, sparse above."""
-    ladder = [0, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 30000]
+    ladder = [0, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000, 30000, 60000, 120000, 300000, 600000]
     return [tick for tick in ladder if tick <= top]
 
 
+def _tops(panels: Sequence[Panel]) -> tuple[float, float]:
+    """The x (seconds) and y (milliseconds) ranges that hold every point of `panels`."""
+    points = [p for panel in panels for p in panel.points]
+    return (
+        max((p.sent_at for p in points), default=1.0) * 1.02,
+        max((p.latency_ms for p in points), default=1.0) * 1.05,
+    )
+
+
 def latency_plot(title: str, panels: Sequence[Panel]) -> str:
-    """The SVG document for `panels`, with a shared y range."""
-    y_top = max((p.latency_ms for panel in panels for p in panel.points), default=1.0) * 1.05
-    x_top = max((p.sent_at for panel in panels for p in panel.points), default=1.0) * 1.02
+    """The SVG document for `panels`, with shared axes (but for `own_scale` panels)."""
+    shared = _tops([panel for panel in panels if not panel.own_scale])
     plot_width = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     height = MARGIN_TOP + len(panels) * (PANEL_HEIGHT + PANEL_GAP)
     parts = [
@@ -62,6 +76,7 @@ def latency_plot(title: str, panels: Sequence[Panel]) -> str:
         f'<text x="{WIDTH / 2}" y="22" text-anchor="middle" font-size="15">{escape(title)}</text>',
     ]
     for index, panel in enumerate(panels):
+        x_top, y_top = _tops([panel]) if panel.own_scale else shared
         top = MARGIN_TOP + index * (PANEL_HEIGHT + PANEL_GAP)
         bottom = top + PANEL_HEIGHT
 
