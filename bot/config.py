@@ -302,7 +302,7 @@ def _notice_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "notice_send_from": env.get("NOTICE_SEND_FROM") or Settings.notice_send_from,
         "notice_send_until": env.get("NOTICE_SEND_UNTIL") or Settings.notice_send_until,
         "notice_price_currency": env.get("NOTICE_PRICE_CURRENCY") or Settings.notice_price_currency,
-        "scheduler_dispatches": env.get("SCHEDULER_DISPATCHES", "1").strip().lower() in _TRUE,
+        "scheduler_dispatches": (env.get("SCHEDULER_DISPATCHES") or "1").strip().lower() in _TRUE,
     }
     return values
 

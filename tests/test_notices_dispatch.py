@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from bot.config import Settings
 from bot.db import Database
-from bot.notices.dispatcher import Dispatcher
+from bot.notices.dispatcher import ClaimedNotice, Dispatcher
 from bot.channels.outbox import SendResult, Template
 from bot.channels.twilio import TwilioTransport
 from bot.conversation.models import Channel, Contact
@@ -478,3 +478,20 @@ def test_no_answer_from_the_provider_is_checked_before_sending_again(rig: Rig) -
     report = rig.dispatcher().run()
     assert (report.resent, report.sent) == (1, 1)
     assert len(rig.api.sent) == 1
+
+
+def test_a_stalled_dispatcher_whose_rows_were_taken_over_sends_none_of_them(rig: Rig) -> None:
+    """Its refresh finds none of its rows still `sending` under its token: its workers stop."""
+    add_households(rig.db, 1, day_after(2))
+    rig.plan()
+    stalled = rig.dispatcher()
+    _crash_in(rig, NoticeStatus.SENDING, minutes_ago=1)
+    [notice] = rig.notices()
+    token = notice.claim_token
+    assert token
+    stalled._stamp({token}, stalled.monotonic())
+    report = rig.dispatcher().run()  # another dispatcher takes the stale row over and sends it
+    assert report.resent == 1 and len(rig.api.sent) == 1
+    stalled._refresh_claims({token})
+    claimed = ClaimedNotice.of(notice, token)
+    assert stalled._too_late(claimed), "a send for a row that is no longer ours must not start"

@@ -175,14 +175,10 @@ def main() -> None:
             Path(os.environ["DISPATCH_BARRIER"]), int(os.environ.get("DISPATCH_PARTIES", "1"))
         )
     settings = load_settings()
-    db = Database(settings.database_url)
+    db = Database.from_settings(settings)
     report = Dispatcher(db, make_transport(settings), settings).run()
     print(report.as_dict(), file=sys.stderr, flush=True)
     db.dispose()
-
-
-if __name__ == "__main__":
-    main()
 
 
 def busiest_second(times: list[float]) -> int:
@@ -195,3 +191,7 @@ def busiest_second(times: list[float]) -> int:
             start += 1
         most = max(most, end - start + 1)
     return most
+
+
+if __name__ == "__main__":
+    main()

@@ -81,7 +81,7 @@ class AnswerPool:
         try:
             answer_waiting(self.services, self.turns, message_id)
         except Exception:  # noqa: BLE001 - one message's failure must not stop the pool
-            log.exception("answering message %d failed; it is tried again after its lease", message_id)
+            log.exception("answering message %d failed", message_id)
 
     def _done(self, message_id: int) -> Callable[[Future[None]], None]:
         def release(_: Future[None]) -> None:

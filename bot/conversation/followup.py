@@ -23,8 +23,9 @@ before sending it, so a crash while sending leaves a visible `queued` row rather
 a second message, and a provider's refusal (Twilio answering 429 or 500) stays
 recorded on that row; the message is never answered twice.
 
-Not answered: messages older than `max_age` and messages of an opted-out contact.
-They stay stored as they are.
+Not answered: messages older than `max_age`; they stay stored as they are. A message
+of a contact who sent STOP since is answered by the same rules, and the outbox keeps
+the answer unsent, so the queue moves on.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from bot.conversation.models import Message, MessageStatus
-from bot.conversation.turns import DEFAULT_POLICY, Turns, TurnPolicy
+from bot.conversation.turns import Turns, TurnPolicy
 from bot.services import Services
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,14 @@ def answer_waiting(services: Services, turns: Turns, message_id: int, now: datet
     return status
 
 
-def retry_followups(services: Services, now: datetime | None = None, policy: TurnPolicy = DEFAULT_POLICY) -> int:
+def retry_followups(services: Services, now: datetime | None = None, policy: TurnPolicy | None = None) -> int:
     """Answer, one after another, what is due now; returns how many were settled.
 
     The answer workers run this step from a pool; this one pass is
     `python -m bot.conversation.answerer --once`, for an operator with no workers running. Stops at the first message the assistant still
     cannot answer: the rest would only wait for the same timeout one after another.
     """
-    turns = Turns(services.db, policy)
+    turns = Turns(services.db, policy or TurnPolicy.from_settings(services.settings))
     settled = 0
     for message_id in turns.due(now):
         status = answer_waiting(services, turns, message_id, now)

@@ -52,6 +52,9 @@ _REPLAY_POLL_SECONDS = 0.1
 # replies stored before an answer worker may take the turn over.
 _STORE_FIRST_RETRY_SECONDS = 0.5
 _STORE_GIVE_UP_SECONDS = 20.0
+# Twilio waits 15 s for a webhook; the in-form check (2 s), the claim and the stores
+# need the rest.
+_MAX_REPLY_BUDGET = 10.0
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").payload)
 
@@ -147,6 +150,11 @@ class Conversations:
         self.escalations = escalations
         self.outbox = outbox
         self.inbound_policy = InboundPolicy.from_settings(settings)
+        if not 0 < settings.rasa_reply_budget <= _MAX_REPLY_BUDGET:
+            raise ValueError(
+                f"RASA_REPLY_BUDGET must be above 0 and at most {_MAX_REPLY_BUDGET:g} s: Twilio "
+                "gives a webhook 15 s, and the form check and the database need the rest"
+            )
         self.turns = Turns(db, TurnPolicy.from_settings(settings))
         # RASA_CALLS_PER_PROCESS turns at Rasa at once from this process; a message
         # that finds no free slot waits in the queue rather than piling onto Rasa.
@@ -268,19 +276,25 @@ class Conversations:
         """
         if not self._slots.acquire(blocking=False):
             log.info("message %d queued: no free Rasa slot in this process", stored.message_id)
+            self.turns.leave_for_workers(stored.message_id)
             return [], None
+        handover = _Handover()
         try:
             claim = self.turns.claim(stored.message_id)
+            if claim is not None:
+                self._executor().submit(self._run_turn, stored, payload, claim, handover)
         except OperationalError as exc:
             self._slots.release()
             log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
             return [replies.SERVICE_DOWN], MessageStatus.NEEDS_FOLLOWUP
+        except BaseException:
+            self._slots.release()
+            raise
         if claim is None:
             self._slots.release()
             log.info("message %d queued behind an earlier message of its sender", stored.message_id)
+            self.turns.leave_for_workers(stored.message_id)
             return [], None
-        handover = _Handover()
-        self._executor().submit(self._run_turn, stored, payload, claim, handover)
         outcome = handover.wait(self.settings.rasa_reply_budget)
         if outcome is None:
             log.info("message %d: Rasa slower than the reply budget; the answer follows", stored.message_id)
@@ -300,7 +314,10 @@ class Conversations:
             if not handover.give(outcome):
                 self._send_late(stored, claim, outcome)
         except Exception:  # noqa: BLE001 - a slot thread must log, never die silently
-            log.exception("message %d: the Rasa turn failed; the answer workers retry it", stored.message_id)
+            log.exception("message %d: the Rasa turn failed", stored.message_id)
+            # The webhook stops waiting; the turn stays claimed, and once its lease runs
+            # out an answer worker asks Rasa's tracker and answers it.
+            handover.give(([], MessageStatus.AT_RASA, True))
         finally:
             self._slots.release()
 

@@ -3,6 +3,7 @@
 Message lifecycle, drawn once:
 
     inbound:   received ──▶ answered
+                   ├──────▶ waiting ──▶ at_rasa ──▶ answered  (queued; answered through the API)
                    ├──────▶ needs_followup   (Rasa down or too slow; retried later)
                    ├──────▶ with_staff       (a person has the chat: shown to staff, not Rasa)
                    └──────▶ rate_limited     (a flood from one sender: kept, never sent to Rasa)
@@ -52,6 +53,9 @@ class MessageStatus:
     # Handed to Rasa and not yet settled: Rasa may have run this turn, so it is never
     # sent to Rasa again blindly (bot/conversation/followup.py asks Rasa's tracker first).
     AT_RASA = "at_rasa"
+    # Left by the webhook for the answer workers: behind an earlier message of its
+    # sender, or no free Rasa slot in the process (bot/conversation/turns.py).
+    WAITING = "waiting"
     WITH_STAFF = "with_staff"
     RATE_LIMITED = "rate_limited"
     REPLIED = "replied"

@@ -22,7 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, or_, select, update
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.config import Settings
@@ -30,7 +32,7 @@ from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.db import Database
 
 # Inbound states of a message that still waits for its answer.
-UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.NEEDS_FOLLOWUP)
+UNSETTLED = (*MessageStatus.IN_PROGRESS, MessageStatus.WAITING, MessageStatus.NEEDS_FOLLOWUP)
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,9 @@ class TurnPolicy:
     lease: timedelta = timedelta(seconds=30)
     # Between two attempts at a message Rasa could not answer.
     retry_after: timedelta = timedelta(seconds=15)
-    # A message the webhook stored this recently may still be on its way to Rasa there.
-    queue_grace: timedelta = timedelta(seconds=1)
+    # A message Rasa keeps failing stops holding its sender's later messages back after
+    # this long: one poison message must not silence a citizen for a day.
+    blocks_for: timedelta = timedelta(minutes=5)
     # Older messages are not answered any more: WhatsApp refuses free text a day after
     # the citizen's last message, and a day-old answer is better asked again.
     max_age: timedelta = timedelta(hours=24)
@@ -54,6 +57,15 @@ class TurnPolicy:
         """A lease of twice Rasa's timeout plus the sends, never under the default."""
         lease = max(cls.lease, timedelta(seconds=2 * settings.rasa_timeout + 10))
         return cls(lease=lease)
+
+    def blocking(self, message: Any, at: datetime) -> ColumnElement[bool]:
+        """Whether `message` (a row of the messages table, or an alias of it) holds its
+        sender's later messages back at `at`."""
+        return and_(
+            message.status.in_(UNSETTLED),
+            message.created_at > at - self.max_age,
+            or_(message.status != MessageStatus.NEEDS_FOLLOWUP, message.created_at > at - self.blocks_for),
+        )
 
 
 DEFAULT_POLICY = TurnPolicy()
@@ -122,7 +134,7 @@ class Turns:
                 Message.id != message_id,
                 Message.created_at > at - policy.max_age,
                 or_(
-                    and_(Message.id < message_id, Message.status.in_(UNSETTLED)),
+                    and_(Message.id < message_id, policy.blocking(Message, at)),
                     and_(Message.status == MessageStatus.AT_RASA, Message.updated_at > at - policy.lease),
                 ),
             )
@@ -151,6 +163,17 @@ class Turns:
             )
             return result.rowcount == 1
 
+    def leave_for_workers(self, message_id: int) -> None:
+        """Mark a message the webhook did not put to Rasa as the answer workers' now,
+        rather than after a dead request's lease."""
+        with self.db.session() as session:
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.status == MessageStatus.RECEIVED)
+                .values(status=MessageStatus.WAITING, updated_at=self.db.now(session))
+                .execution_options(synchronize_session=False)
+            )
+
     def due(self, now: datetime | None = None) -> list[int]:
         """Ids of the messages an answer worker may take now, oldest first.
 
@@ -166,16 +189,16 @@ class Turns:
             older.contact_id == Message.contact_id,
             older.direction == Direction.INBOUND,
             older.id < Message.id,
-            older.status.in_(UNSETTLED),
-            older.created_at > at - policy.max_age,
+            policy.blocking(older, at),
         )
         query = (
             select(Message.id)
-            .join(Contact, Contact.id == Message.contact_id)
             .where(
                 Message.direction == Direction.INBOUND,
                 or_(
-                    and_(Message.status == MessageStatus.RECEIVED, Message.created_at < at - policy.queue_grace),
+                    Message.status == MessageStatus.WAITING,
+                    # Still `received` this long after: the request storing it died.
+                    and_(Message.status == MessageStatus.RECEIVED, Message.created_at < at - policy.lease),
                     and_(
                         Message.status == MessageStatus.NEEDS_FOLLOWUP,
                         Message.updated_at < at - policy.retry_after,
@@ -183,7 +206,6 @@ class Turns:
                     and_(Message.status == MessageStatus.AT_RASA, Message.updated_at < at - policy.lease),
                 ),
                 Message.created_at > at - policy.max_age,
-                Contact.opted_out.is_(False),
                 ~blocked,
             )
             .order_by(Message.created_at, Message.id)

@@ -41,7 +41,7 @@ def serve(settings: Settings, stopping: threading.Event) -> DispatchReport:
         log.info("dispatcher started; the rate per sender is shared through Redis")
     else:
         log.warning("dispatcher started without REDIS_URL: it paces itself alone; run no other copy")
-    db = Database(settings.database_url, settings.db_pool_size, settings.db_max_overflow)
+    db = Database.from_settings(settings)
     transport = make_transport(settings)
     totals = DispatchReport()
     try:

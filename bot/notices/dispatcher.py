@@ -441,16 +441,26 @@ class Dispatcher:
         return [replace(n, attempts=n.attempts + 1, attempt_id=attempt_ids[n.id]) for n in kept]
 
     def _refresh_claims(self, tokens: set[str]) -> None:
-        """Show other dispatchers that the rows we are still sending are not stale."""
+        """Show other dispatchers that the rows we are still sending are not stale.
+
+        A token none of whose rows is ours any more (another dispatcher took them over
+        while this one stalled) loses its stamp, so its workers put nothing out.
+        """
         started = self.monotonic()
         with self.db.session() as session:
-            session.execute(
-                update(Notice)
-                .where(Notice.claim_token.in_(tokens), Notice.status == NoticeStatus.SENDING)
-                .values(claimed_at=self.db.now(session))
-                .execution_options(synchronize_session=False)
+            kept = set(
+                session.scalars(
+                    update(Notice)
+                    .where(Notice.claim_token.in_(tokens), Notice.status == NoticeStatus.SENDING)
+                    .values(claimed_at=self.db.now(session))
+                    .returning(Notice.claim_token)
+                    .execution_options(synchronize_session=False)
+                )
             )
-        self._stamp(tokens, started)
+        self._stamp(kept, started)
+        with self._stamped_lock:
+            for token in tokens - kept:
+                self._stamped.pop(token, None)
 
     def _stamp(self, tokens: set[str], started: float) -> None:
         """The tokens' rows were stamped with the database's time after `started`."""

@@ -134,8 +134,8 @@ def test_while_rasa_is_still_down_nothing_is_sent_and_the_run_stops_early(
 def test_a_message_left_received_by_a_dead_request_is_answered_a_fresh_one_is_not(
     db: Database, services: Services, twilio_api: FakeTwilioApi
 ) -> None:
-    orphan = stored(db, DEFAULT_POLICY.queue_grace + timedelta(seconds=5), status=MessageStatus.RECEIVED)
-    in_flight = stored(db, DEFAULT_POLICY.queue_grace / 10, status=MessageStatus.RECEIVED, address="+6285700001111")
+    orphan = stored(db, DEFAULT_POLICY.lease + timedelta(seconds=5), status=MessageStatus.RECEIVED)
+    in_flight = stored(db, DEFAULT_POLICY.lease / 2, status=MessageStatus.RECEIVED, address="+6285700001111")
     assert retry_followups(services) == 1
     assert (status_of(db, orphan), status_of(db, in_flight)) == (MessageStatus.ANSWERED, MessageStatus.RECEIVED)
     assert sent_to(twilio_api) == [(PHONE, "Jadwal PKH: 27/11.")]
@@ -159,7 +159,6 @@ def _opt_out(db: Database) -> None:
 @pytest.mark.parametrize(
     "age, after",
     [
-        pytest.param(timedelta(minutes=5), _opt_out, id="the sender opted out since"),
         pytest.param(DEFAULT_POLICY.max_age + timedelta(minutes=1), lambda db: None, id="older than a day"),
     ],
 )
@@ -178,6 +177,29 @@ def open_handoff(db: Database, status: str) -> None:
     with db.session() as session:
         contact = session.scalars(select(Contact)).one()
         session.add(Handoff(contact_id=contact.id, reason="requested", channel="sms", status=status))
+
+
+def test_a_waiting_message_of_a_sender_who_opted_out_since_is_settled_and_nothing_is_sent(
+    db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
+) -> None:
+    """It must not hold the queue up: the sender's later messages wait behind it."""
+    message_id = stored(db, timedelta(minutes=5))
+    _opt_out(db)
+    later = stored(db, timedelta(minutes=4), status=MessageStatus.WAITING)
+    assert retry_followups(services) == 2
+    assert (status_of(db, message_id), status_of(db, later)) == (MessageStatus.ANSWERED, MessageStatus.ANSWERED)
+    assert twilio_api.sent == [], "the outbox keeps answers to an opted-out contact unsent"
+
+
+def test_a_message_rasa_keeps_failing_stops_holding_its_senders_later_messages(
+    db: Database, services: Services, rasa: CountingRasa, twilio_api: FakeTwilioApi
+) -> None:
+    poison = stored(db, DEFAULT_POLICY.blocks_for + timedelta(minutes=1))
+    later = stored(db, timedelta(minutes=1), status=MessageStatus.WAITING)
+    assert Turns(db).due() == [poison, later]
+    fresh = stored(db, timedelta(minutes=1), address="+6285700001111")
+    behind = stored(db, timedelta(seconds=30), status=MessageStatus.WAITING, address="+6285700001111")
+    assert behind not in Turns(db).due() and fresh in Turns(db).due()
 
 
 def test_a_chat_an_officer_holds_since_stays_with_staff(
