@@ -276,7 +276,7 @@ class Conversations:
         """
         if not self._slots.acquire(blocking=False):
             log.info("message %d queued: no free Rasa slot in this process", stored.message_id)
-            self.turns.leave_for_workers(stored.message_id)
+            self._leave_for_workers(stored)
             return [], None
         handover = _Handover()
         try:
@@ -293,7 +293,7 @@ class Conversations:
         if claim is None:
             self._slots.release()
             log.info("message %d queued behind an earlier message of its sender", stored.message_id)
-            self.turns.leave_for_workers(stored.message_id)
+            self._leave_for_workers(stored)
             return [], None
         outcome = handover.wait(self.settings.rasa_reply_budget)
         if outcome is None:
@@ -301,6 +301,14 @@ class Conversations:
             return [], None
         texts, status, _ = outcome
         return texts, status
+
+    def _leave_for_workers(self, stored: _Stored) -> None:
+        """Hand the message to the answer workers now; if the database is away, they
+        still find it `received` once a dead request's lease has passed."""
+        try:
+            self.turns.leave_for_workers(stored.message_id)
+        except OperationalError as exc:
+            log.warning("message %d left received, database away: %s", stored.message_id, exc.__class__.__name__)
 
     def _run_turn(self, stored: _Stored, payload: str, claim: Claim, handover: "_Handover") -> None:
         """One Rasa turn in a slot: handed to the waiting webhook, or sent when it gave up."""
