@@ -10,6 +10,7 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from bot.conversation.turns import DEFAULT_POLICY, Turns
 from bot import db as db_module
 from bot.db import Database
 from bot.services import Services, build_services
+from tools.databases import migrated_database, postgres_base_url
 from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, sms_form
@@ -226,10 +228,18 @@ class _HourFast(datetime):
         return datetime.now(tz) + timedelta(hours=1)
 
 
-def test_claims_are_stamped_with_the_database_clock(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def postgres_db(tmp_path: Path) -> Iterator[Database]:
+    """PostgreSQL alone: SQLite is one host, whose clock is the database's."""
+    if not postgres_base_url():
+        pytest.skip("PostgreSQL variant: set TEST_DATABASE_URL to run it")
+    with migrated_database("postgresql", tmp_path) as database:
+        yield database
+
+
+def test_claims_are_stamped_with_the_database_clock(postgres_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     """A host whose clock is an hour fast must not take over another host's live claim."""
-    if not db.is_postgres:
-        pytest.skip("SQLite is one host: its clock is the host's")
+    db = postgres_db
     with db.session() as session:
         contact = Contact(address=PHONE)
         session.add(contact)
