@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 
 from app import create_app
 from bot.db import Database
+from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tools.databases import BACKENDS, migrated_database, postgres_base_url
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner
@@ -83,6 +84,15 @@ def app(app_config: dict[str, Any]) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def rasa() -> Iterator[FakeRasa]:
+    """Rasa as a scripted local stand-in (`.url`), recording every turn it is asked to run."""
+    fake = FakeRasa()
+    with fake.serve() as server:
+        fake.url = server.url  # type: ignore[attr-defined]
+        yield fake
 
 
 @pytest.fixture

@@ -76,14 +76,6 @@ def later() -> Any:
     return utcnow() + DEFAULT_POLICY.lease + DEFAULT_POLICY.retry_after
 
 
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
-
-
 def service_settings(db: Database, rasa_url: str, twilio_api: FakeTwilioApi) -> Settings:
     """What the scheduler process running the follow-up job would have."""
     return Settings().with_overrides(

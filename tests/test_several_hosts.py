@@ -108,15 +108,6 @@ def host_config(db: Database, rasa: FakeRasa, secret_key: str) -> dict[str, Any]
 
 
 @pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    """Rasa as a local stand-in that records every turn it is asked to run."""
-    fake = FakeRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 def hosts(db: Database, rasa: FakeRasa) -> Iterator[tuple[Flask, Flask]]:
     """Hosts A and B: two apps over the same database with the same SECRET_KEY."""
     a, b = (create_app(host_config(db, rasa, SECRET_KEY)) for _ in range(2))

@@ -82,14 +82,6 @@ def stored(db: Database, message_id: str) -> Message:
 
 
 @pytest.fixture
-def rasa() -> Any:
-    fake = FakeRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
-
-
-@pytest.fixture
 def kannel_config(app_config: dict[str, Any], rasa: FakeRasa) -> dict[str, Any]:
     return {**app_config, "rasa_url": rasa.url, "kannel_webhook_secret": SECRET}  # type: ignore[attr-defined]
 

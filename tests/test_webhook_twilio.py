@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -42,14 +41,6 @@ def count(db: Database, *where: Any) -> int:
 def stored_inbound(db: Database, sid: str) -> Message:
     with db.session() as session:
         return session.scalars(select(Message).where(Message.provider_sid == sid)).one()
-
-
-@pytest.fixture
-def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
-        yield fake
 
 
 @pytest.fixture
