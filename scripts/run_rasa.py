@@ -47,6 +47,16 @@ QUIET_RASA = {
 # serialises a conversation's turns only within one process (Rasa itself falls back to
 # one worker with that lock store), and the app pins each conversation to one replica.
 RASA_ENV = {**QUIET_RASA, "SANIC_WORKERS": "1"}
+# A replica is one process doing one turn at a time, and replicas scale by cores:
+# TensorFlow's own thread pools (one thread per core each, by default) only add
+# switching to its small matrices. One thread each cost 15 % less CPU per message
+# (README, "CPU per conversational turn"). An operator's exported value wins.
+TF_THREAD_DEFAULTS = {"TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
+
+
+def rasa_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Rasa's environment: ours over the operator's, the operator's over our defaults."""
+    return {**TF_THREAD_DEFAULTS, **environ, **RASA_ENV}
 
 
 def rasa_command(model: Path, token: str, port: int, endpoints: Path = ENDPOINTS) -> list[str]:
@@ -200,7 +210,7 @@ def main() -> None:
     port = replica_port(args.port, os.environ, settings.rasa_url)
     endpoints = endpoints_for(settings, port, action_url=os.environ.get("ACTION_ENDPOINT_URL", ""))
     command = rasa_command(shared_model(), settings.rasa_token, port, endpoints)
-    os.execve(command[0], command, {**os.environ, **RASA_ENV})
+    os.execve(command[0], command, rasa_environment(os.environ))
 
 
 if __name__ == "__main__":

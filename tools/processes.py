@@ -14,10 +14,10 @@ from pathlib import Path
 import requests
 
 from bot.config import Settings
-from scripts.run_rasa import RASA_ENV, TRACKER_KEY_PREFIX, endpoints_text, rasa_command, write_private
+from scripts.run_rasa import RASA_ENV, TF_THREAD_DEFAULTS, TRACKER_KEY_PREFIX, endpoints_text, rasa_command, write_private
 
 ROOT = Path(__file__).resolve().parents[1]
-QUIET_RASA_ENV = {**RASA_ENV, "PYTHONWARNINGS": "ignore"}
+QUIET_RASA_ENV = {**TF_THREAD_DEFAULTS, **RASA_ENV, "PYTHONWARNINGS": "ignore"}
 # Rasa's HTTP API answers only with this token, as under `make run` (RASA_TOKEN).
 E2E_RASA_TOKEN = "e2e-rasa-token"
 
@@ -91,12 +91,14 @@ def rasa_replica(
     tracker_store_url: str = "",
     tracker_key_prefix: str = TRACKER_KEY_PREFIX,
     tracker_expiry_seconds: int = Settings.rasa_tracker_expiry_seconds,
+    env: dict[str, str] | None = None,
 ) -> Iterator[RasaReplica]:
     """The real Rasa server with a trained model, started as scripts/run_rasa.py starts it.
 
     With `tracker_store_url` (redis://...) its conversations live in Redis under
     `tracker_key_prefix`, as with RASA_TRACKER_STORE_URL, so a second replica started
-    on the same store carries them on. Its log is `rasa.log` in `workdir`.
+    on the same store carries them on. Its log is `rasa.log` in `workdir`. `env` adds
+    to Rasa's environment (the benchmark's baseline runs with other libraries).
     """
     port = port or free_port()
     endpoints = f"action_endpoint:\n  url: \"{action_url}\"\n"
@@ -105,7 +107,7 @@ def rasa_replica(
     endpoints_file = write_private(workdir / "endpoints.yml", endpoints)
     log = workdir / "rasa.log"
     command = rasa_command(model, E2E_RASA_TOKEN, port, endpoints_file)
-    with _process(command, QUIET_RASA_ENV, log) as proc:
+    with _process(command, {**QUIET_RASA_ENV, **(env or {})}, log) as proc:
         base = f"http://127.0.0.1:{port}"
         _wait_until_ready(
             proc, f"{base}/status?token={E2E_RASA_TOKEN}",

@@ -16,6 +16,7 @@ from scripts.run_rasa import (
     ENDPOINTS,
     ROOT,
     RASA_ENV,
+    rasa_environment,
     endpoints_for,
     endpoints_text,
     rasa_command,
@@ -123,6 +124,14 @@ def test_the_port_comes_from_the_argument_then_rasa_port_then_rasa_url() -> None
 
 def test_each_replica_runs_one_sanic_worker() -> None:
     assert RASA_ENV["SANIC_WORKERS"] == "1"
+    assert rasa_environment({"SANIC_WORKERS": "4"})["SANIC_WORKERS"] == "1"
+
+
+def test_tensorflow_runs_one_thread_per_pool_unless_the_operator_says_otherwise() -> None:
+    assert rasa_environment({})["TF_INTER_OP_PARALLELISM_THREADS"] == "1"
+    assert rasa_environment({})["TF_INTRA_OP_PARALLELISM_THREADS"] == "1"
+    exported = rasa_environment({"TF_INTRA_OP_PARALLELISM_THREADS": "4"})
+    assert exported["TF_INTRA_OP_PARALLELISM_THREADS"] == "4"
 
 
 def test_replicas_starting_together_train_once_and_load_the_same_model(
