@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.channels.outbox import Outbox
@@ -92,6 +92,28 @@ class _Handover:
             return self._outcome
 
 
+class _Slot:
+    """One of this process's RASA_CALLS_PER_PROCESS slots, taken (if free) as a webhook
+    starts, so that the unit of work storing the message can claim its turn too.
+
+    Released once: by the webhook at its end, unless it handed the slot to the thread
+    running the turn, which then releases it when Rasa has answered.
+    """
+
+    def __init__(self, slots: threading.BoundedSemaphore | None) -> None:
+        self._slots = slots
+        self.held = slots is not None and slots.acquire(blocking=False)
+        self.handed = False
+
+    def release(self) -> None:
+        if self.held and self._slots is not None:
+            self.held = False
+            self._slots.release()
+
+
+_NO_SLOT = _Slot(None)
+
+
 class InvalidInbound(ValueError):
     """A provider's request lacks what makes it a message (an id, a sender): a 400."""
 
@@ -119,11 +141,15 @@ class _Stored:
     contact_id: int
     conversation_key: str
     channel: str
+    provider: str
     # Set while a handoff is open: the message is staff's, and Rasa's only for keywords
     # until an officer claims the chat.
     handoff: OpenHandoff | None
     # Whether the sender is within the inbound rate limit (bot/conversation/limits.py).
     verdict: Verdict
+    # The webhook's Rasa slot, and the turn it claimed with it when storing the message.
+    slot: _Slot = _NO_SLOT
+    claim: Claim | None = None
 
 
 # How `_answer` puts a turn to Rasa: within the webhook's budget, or for an answer worker.
@@ -165,8 +191,16 @@ class Conversations:
     def handle(self, inbound: InboundMessage) -> InboundResult:
         address = parse_address(inbound.sender, self.settings.default_region)
         body = _CONTROL_CHARS_RE.sub("", inbound.body)[: self.settings.max_inbound_chars]
+        slot = _Slot(self._slots)
         try:
-            stored = self._store_inbound(inbound, address, body)
+            return self._handle(inbound, address, body, slot)
+        finally:
+            if not slot.handed:
+                slot.release()
+
+    def _handle(self, inbound: InboundMessage, address: Address, body: str, slot: _Slot) -> InboundResult:
+        try:
+            stored = self._store_inbound(inbound, address, body, slot)
             if stored is None:
                 return InboundResult(self._replay(inbound), duplicate=True)
         except OperationalError as exc:
@@ -200,6 +234,7 @@ class Conversations:
                 contact.id,
                 contact.conversation_key,
                 message.channel,
+                message.provider,
                 open_handoff(session, contact.id),
                 check_inbound(session, contact.id, message.id, message.created_at, self.inbound_policy),
             )
@@ -267,34 +302,26 @@ class Conversations:
     def _ask_within_budget(self, stored: _Stored, payload: str) -> tuple[list[str], str | None]:
         """Rasa's answer if it comes within RASA_REPLY_BUDGET; else it follows by the API.
 
-        The turn runs in one of this process's Rasa slots. When none is free, or the
-        sender has an older message waiting, the message stays queued for the answer
-        workers (bot/conversation/followup.py). When Rasa is slower than the budget,
-        the webhook answers at once with nothing, well inside Twilio's 15 s, and the
-        slot's thread sends the answer when it comes. A status of None means exactly
-        that: the answer is not in this response, and nothing is stored for it here.
+        The turn runs in the Rasa slot the webhook took, under the claim it made when it
+        stored the message. Without one (no slot was free, or the sender has an older
+        message waiting) the message stays queued for the answer workers
+        (bot/conversation/followup.py). When Rasa is slower than the budget, the
+        webhook answers at once with nothing, well inside Twilio's 15 s, and the slot's
+        thread sends the answer when it comes. A status of None means exactly that:
+        the answer is not in this response, and nothing is stored for it here.
         """
-        if not self._slots.acquire(blocking=False):
-            log.info("message %d queued: no free Rasa slot in this process", stored.message_id)
+        if stored.claim is None:
+            why = "behind an earlier message of its sender" if stored.slot.held else "no free Rasa slot in this process"
+            log.info("message %d queued: %s", stored.message_id, why)
             self._leave_for_workers(stored)
             return [], None
         handover = _Handover()
+        stored.slot.handed = True
         try:
-            claim = self.turns.claim(stored.message_id)
-            if claim is not None:
-                self._executor().submit(self._run_turn, stored, payload, claim, handover)
-        except OperationalError as exc:
-            self._slots.release()
-            log.warning("message %d kept for follow-up, database away: %s", stored.message_id, exc.__class__.__name__)
-            return [replies.SERVICE_DOWN], MessageStatus.NEEDS_FOLLOWUP
+            self._executor().submit(self._run_turn, stored, payload, stored.claim, handover)
         except BaseException:
-            self._slots.release()
+            stored.slot.release()
             raise
-        if claim is None:
-            self._slots.release()
-            log.info("message %d queued behind an earlier message of its sender", stored.message_id)
-            self._leave_for_workers(stored)
-            return [], None
         outcome = handover.wait(self.settings.rasa_reply_budget)
         if outcome is None:
             log.info("message %d: Rasa slower than the reply budget; the answer follows", stored.message_id)
@@ -327,7 +354,7 @@ class Conversations:
             # out an answer worker asks Rasa's tracker and answers it.
             handover.give(([], MessageStatus.AT_RASA, True))
         finally:
-            self._slots.release()
+            stored.slot.release()
 
     def _send_late(self, stored: _Stored, claim: Claim, outcome: "_Outcome") -> None:
         """Send through the provider's API an answer the webhook no longer waited for.
@@ -377,8 +404,14 @@ class Conversations:
         """One SMS instead of several: each costs the user a segment or more."""
         return texts if channel == Channel.WHATSAPP else ["\n".join(texts)]
 
-    def _store_inbound(self, inbound: InboundMessage, address: Address, body: str) -> _Stored | None:
-        """Store the message; None when this provider id was stored before (a replay)."""
+    def _store_inbound(self, inbound: InboundMessage, address: Address, body: str, slot: _Slot) -> _Stored | None:
+        """Store the message, and claim its turn when `slot` is held; None when this
+        provider id was stored before (a replay).
+
+        A message that then needs no Rasa (STOP, a handoff, the rate limit) is settled
+        by its replies like any other; should the process die first, the claim's lease
+        runs out and an answer worker answers it, as it would a message left `received`.
+        """
         for _ in range(3):
             try:
                 with self.db.session() as session:
@@ -403,13 +436,18 @@ class Conversations:
                     session.add(message)
                     session.flush()
                     handoff = attach_inbound(session, contact.id, now)
+                    verdict = check_inbound(session, contact.id, message.id, now, self.inbound_policy)
+                    claim = self.turns.claim_in(session, message.id, contact.id) if slot.held else None
                     return _Stored(
                         message.id,
                         contact.id,
                         contact.conversation_key,
                         address.channel,
+                        inbound.provider,
                         handoff,
-                        check_inbound(session, contact.id, message.id, now, self.inbound_policy),
+                        verdict,
+                        slot,
+                        claim,
                     )
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:
@@ -446,21 +484,28 @@ class Conversations:
         log.error("replies to message %d not stored; an answer worker settles it", stored.message_id)
 
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
+        """The replies and the message's new status, in one unit of work that reads nothing:
+        this runs for every message, and each statement costs the web process CPU."""
         with self.db.session() as session:
-            inbound = session.get_one(Message, stored.message_id)
-            for text in texts:
-                session.add(
-                    Message(
-                        contact_id=inbound.contact_id,
-                        direction=Direction.OUTBOUND,
-                        channel=stored.channel,
-                        provider=inbound.provider,
-                        in_reply_to_id=inbound.id,
-                        body=text,
-                        status=MessageStatus.REPLIED,
-                    )
-                )
-            inbound.status = status
+            if texts:
+                session.execute(insert(Message), [
+                    {
+                        "contact_id": stored.contact_id,
+                        "direction": Direction.OUTBOUND,
+                        "channel": stored.channel,
+                        "provider": stored.provider,
+                        "in_reply_to_id": stored.message_id,
+                        "body": text,
+                        "status": MessageStatus.REPLIED,
+                    }
+                    for text in texts
+                ])
+            session.execute(
+                update(Message)
+                .where(Message.id == stored.message_id)
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            )
 
     def _replay(self, inbound: InboundMessage) -> list[str]:
         """The replies already given to this message, waiting briefly if still in progress."""

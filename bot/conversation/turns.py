@@ -88,40 +88,49 @@ class Turns:
         self.db = db
         self.policy = policy
 
-    def claim(self, message_id: int, *, wait: bool = True, now: datetime | None = None) -> Claim | None:
+    def claim(
+        self, message_id: int, *, wait: bool = True, now: datetime | None = None
+    ) -> Claim | None:
         """Take the message's turn; None when it is not this message's turn yet, or taken.
 
         `wait=False` skips a sender whose row another host has locked at this moment
-        (an answer worker has other senders to serve); a webhook waits the few
-        milliseconds instead. `now` stands in for the database's clock in tests.
+        (an answer worker has other senders to serve). `now` stands in for the
+        database's clock in tests.
         """
-        policy = self.policy
         with self.db.session() as session:
             contact_id = session.scalar(select(Message.contact_id).where(Message.id == message_id))
             if contact_id is None:
                 return None
-            locked = session.scalar(
-                select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
-            )
-            if locked is None:
-                return None
-            at = now or self.db.now(session)
-            status, updated_at = session.execute(
-                select(Message.status, Message.updated_at).where(Message.id == message_id)
-            ).one()
-            if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
-                return None
-            if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
-                return None
-            if status == MessageStatus.NEEDS_FOLLOWUP and updated_at > at - policy.retry_after:
-                return None
-            session.execute(
-                update(Message)
-                .where(Message.id == message_id)
-                .values(status=MessageStatus.AT_RASA, updated_at=at)
-                .execution_options(synchronize_session=False)
-            )
-            return Claim(message_id, at, status)
+            return self.claim_in(session, message_id, contact_id, wait=wait, now=now)
+
+    def claim_in(
+        self, session: Session, message_id: int, contact_id: int, *, wait: bool = True, now: datetime | None = None
+    ) -> Claim | None:
+        """`claim`, inside a unit of work of the caller's: the webhook claims a turn in the
+        one that stores the message, a transaction fewer for every message."""
+        policy = self.policy
+        locked = session.scalar(
+            select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
+        )
+        if locked is None:
+            return None
+        at = now or self.db.now(session)
+        status, updated_at = session.execute(
+            select(Message.status, Message.updated_at).where(Message.id == message_id)
+        ).one()
+        if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
+            return None
+        if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
+            return None
+        if status == MessageStatus.NEEDS_FOLLOWUP and updated_at > at - policy.retry_after:
+            return None
+        session.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(status=MessageStatus.AT_RASA, updated_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return Claim(message_id, at, status)
 
     def _free(self, session: Session, contact_id: int, message_id: int, at: datetime) -> bool:
         """Whether no older message of the sender waits, and no other is at Rasa now."""
