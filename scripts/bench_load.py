@@ -469,9 +469,13 @@ def measured(run: Run) -> Iterator[None]:
 # ---- closed loop, open loop, and the settling of accounts ------------------------------
 
 
-def drive(name: str, target: Any, population: Population, phones: int, warm_up: float, seconds: float) -> Run:
+def drive(
+    name: str, target: Any, population: Population, phones: int, warm_up: float, seconds: float,
+    cpu: Callable[[], dict[str, float]] = cpu_by_role,
+) -> Run:
     """`phones` phones at a time, each waiting for its answer; measured for `seconds`
-    after `warm_up`, then each phone waits for its last answer and stops.
+    after `warm_up`, then each phone waits for its last answer and stops. `cpu` reads
+    the CPU seconds used so far by role.
 
     Throughput is the answers that arrived inside the window, so neither the ramp-up
     nor the phones' last answers after it (a long tail at 64 phones) dilute it.
@@ -505,9 +509,10 @@ def drive(name: str, target: Any, population: Population, phones: int, warm_up: 
     for thread in threads:
         thread.start()
     time.sleep(max(0.0, window[0] - time.monotonic()))
-    before = cpu_by_role()
+    before = cpu()
     time.sleep(max(0.0, window[1] - time.monotonic()))
-    run.cpu_seconds = cpu_since(before)
+    after = cpu()
+    run.cpu_seconds = {role: after[role] - before.get(role, 0.0) for role in after}
     for thread in threads:
         thread.join()
     return run

@@ -27,20 +27,25 @@ def cache_dir() -> Path:
     return Path(os.environ.get("BANSOS_MODEL_CACHE", default))
 
 
-def inputs_hash(root: Path = ROOT) -> str:
+def inputs_hash(root: Path = ROOT, config: Path | None = None) -> str:
     digest = hashlib.sha256()
     files = [root / name for name in INPUTS] + sorted((root / "nlu").rglob("*.yml"))
     # Custom NLU components named in config.yml.
     files += sorted((root / "nlu_components").glob("*.py"))
     for path in files:
         digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+        # Another pipeline's model (the benchmark's baseline) is keyed by its own config.
+        digest.update((config or path).read_bytes() if path.name == "config.yml" else path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def ensure_model(root: Path = ROOT, quiet: bool = False) -> Path:
-    """Path of the trained model for the current inputs, training it if not cached."""
-    target = cache_dir() / f"bansos-{inputs_hash(root)}.tar.gz"
+def ensure_model(root: Path = ROOT, quiet: bool = False, config: Path | None = None) -> Path:
+    """Path of the trained model for the current inputs, training it if not cached.
+
+    `config` trains the same assistant with another pipeline and policies (the
+    benchmark's baseline, scripts/bench_turn.py) instead of config.yml.
+    """
+    target = cache_dir() / f"bansos-{inputs_hash(root, config)}.tar.gz"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -48,7 +53,7 @@ def ensure_model(root: Path = ROOT, quiet: bool = False) -> Path:
     with tempfile.TemporaryDirectory() as out:
         command = [
             str(RASA), "train", "--data", "nlu", "--domain", "domain.yml",
-            "--config", "config.yml", "--out", out, "--fixed-model-name", "model",
+            "--config", str(config or "config.yml"), "--out", out, "--fixed-model-name", "model",
         ]
         output = None if not quiet else subprocess.DEVNULL
         subprocess.run(command, cwd=root, check=True, stdout=output, stderr=output)
