@@ -14,11 +14,13 @@ import re
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
 
 from bot.channels.outbox import Outbox
 from bot.conversation import replies
@@ -415,33 +417,33 @@ class Conversations:
         for _ in range(3):
             try:
                 with self.db.session() as session:
-                    contact = session.scalar(select(Contact).where(Contact.address == address.value))
-                    if contact is None:
-                        contact = Contact(address=address.value, is_phone=address.is_phone)
-                        session.add(contact)
+                    # One statement each for the sender and the message, read back with
+                    # RETURNING: this unit of work runs for every message.
                     now = utcnow()
-                    contact.last_channel = address.channel
-                    contact.last_seen_at = now
-                    message = Message(
-                        contact=contact,
-                        direction=Direction.INBOUND,
-                        channel=address.channel,
-                        provider=inbound.provider,
-                        provider_sid=inbound.provider_sid,
-                        body=body,
-                        media=inbound.media,
-                        status=MessageStatus.RECEIVED,
-                        created_at=now,
+                    contact_id, conversation_key = self._touch_contact(session, address, now)
+                    message_id = session.scalar(
+                        insert(Message)
+                        .values(
+                            contact_id=contact_id,
+                            direction=Direction.INBOUND,
+                            channel=address.channel,
+                            provider=inbound.provider,
+                            provider_sid=inbound.provider_sid,
+                            body=body,
+                            media=inbound.media,
+                            status=MessageStatus.RECEIVED,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(Message.id)
                     )
-                    session.add(message)
-                    session.flush()
-                    handoff = attach_inbound(session, contact.id, now)
-                    verdict = check_inbound(session, contact.id, message.id, now, self.inbound_policy)
-                    claim = self.turns.claim_in(session, message.id, contact.id) if slot.held else None
+                    handoff = attach_inbound(session, contact_id, now)
+                    verdict = check_inbound(session, contact_id, message_id, now, self.inbound_policy)
+                    claim = self.turns.claim_in(session, message_id, contact_id, fresh=True) if slot.held else None
                     return _Stored(
-                        message.id,
-                        contact.id,
-                        contact.conversation_key,
+                        message_id,
+                        contact_id,
+                        conversation_key,
                         address.channel,
                         inbound.provider,
                         handoff,
@@ -454,6 +456,27 @@ class Conversations:
                     return None
                 # Another request created the same contact at the same moment: retry.
         raise RuntimeError("could not store inbound message")
+
+    @staticmethod
+    def _touch_contact(session: Session, address: Address, now: datetime) -> tuple[int, str]:
+        """The sender's contact id and conversation key, seen now; created on a first message.
+
+        The update also locks the sender's row until the message is stored (and its
+        turn claimed), as every host's claims do.
+        """
+        found = session.execute(
+            update(Contact)
+            .where(Contact.address == address.value)
+            .values(last_channel=address.channel, last_seen_at=now)
+            .returning(Contact.id, Contact.conversation_key)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if found is not None:
+            return found.id, found.conversation_key
+        contact = Contact(address=address.value, is_phone=address.is_phone, last_channel=address.channel, last_seen_at=now)
+        session.add(contact)
+        session.flush()
+        return contact.id, contact.conversation_key
 
     def _find_inbound_id(self, inbound: InboundMessage) -> int | None:
         with self.db.session() as session:

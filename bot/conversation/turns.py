@@ -104,20 +104,34 @@ class Turns:
             return self.claim_in(session, message_id, contact_id, wait=wait, now=now)
 
     def claim_in(
-        self, session: Session, message_id: int, contact_id: int, *, wait: bool = True, now: datetime | None = None
+        self,
+        session: Session,
+        message_id: int,
+        contact_id: int,
+        *,
+        wait: bool = True,
+        now: datetime | None = None,
+        fresh: bool = False,
     ) -> Claim | None:
         """`claim`, inside a unit of work of the caller's: the webhook claims a turn in the
-        one that stores the message, a transaction fewer for every message."""
+        one that stores the message, a transaction fewer for every message.
+
+        `fresh` says the caller has just stored the message (`received`) in this unit of
+        work and holds its sender's row already (it updated it): nothing to read back.
+        """
         policy = self.policy
-        locked = session.scalar(
-            select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
-        )
-        if locked is None:
-            return None
+        if fresh:
+            status, updated_at = MessageStatus.RECEIVED, None
+        else:
+            locked = session.scalar(
+                select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
+            )
+            if locked is None:
+                return None
+            status, updated_at = session.execute(
+                select(Message.status, Message.updated_at).where(Message.id == message_id)
+            ).one()
         at = now or self.db.now(session)
-        status, updated_at = session.execute(
-            select(Message.status, Message.updated_at).where(Message.id == message_id)
-        ).one()
         if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
             return None
         if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
