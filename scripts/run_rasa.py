@@ -49,8 +49,9 @@ QUIET_RASA = {
 RASA_ENV = {**QUIET_RASA, "SANIC_WORKERS": "1"}
 # A replica is one process doing one turn at a time, and replicas scale by cores:
 # TensorFlow's own thread pools (one thread per core each, by default) only add
-# switching to its small matrices. One thread each cost 15 % less CPU per message
-# (README, "CPU per conversational turn"). An operator's exported value wins.
+# switching to its small matrices. One thread each cost 15 % less CPU per message in
+# one benchmark run and made no difference in the next (README, "CPU per conversational
+# turn"). An operator's exported value wins.
 TF_THREAD_DEFAULTS = {"TF_INTER_OP_PARALLELISM_THREADS": "1", "TF_INTRA_OP_PARALLELISM_THREADS": "1"}
 
 

@@ -20,7 +20,9 @@ from scripts.rasa_model import ensure_model
 
 ROOT = Path(__file__).resolve().parent.parent
 RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
-MIN_MACRO_F1 = 0.90
+# Issue 15 made Rasa cheaper on the promise of the same understanding: the bar is the
+# held-out macro-F1 the pipeline had then (0.955), not a looser one.
+MIN_MACRO_F1 = 0.955
 QUIET = {"RASA_TELEMETRY_ENABLED": "false", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore"}
 
 # The messages of issue 7, as a feature-phone user writes them (the NIK is joined by
@@ -60,7 +62,7 @@ def confusions(report: dict[str, Any]) -> str:
     return "\n".join(lines) or "(none)"
 
 
-def test_heldout_intent_macro_f1_is_at_least_090(report: dict[str, Any]) -> None:
+def test_heldout_intent_macro_f1_is_no_lower_than_before(report: dict[str, Any]) -> None:
     assert report["examples"] >= 15 * report["intents"]
     assert report["macro_f1"] >= MIN_MACRO_F1, (
         f"held-out macro-F1 {report['macro_f1']:.3f} < {MIN_MACRO_F1} "

@@ -88,9 +88,7 @@ class Turns:
         self.db = db
         self.policy = policy
 
-    def claim(
-        self, message_id: int, *, wait: bool = True, now: datetime | None = None
-    ) -> Claim | None:
+    def claim(self, message_id: int, *, wait: bool = True, now: datetime | None = None) -> Claim | None:
         """Take the message's turn; None when it is not this message's turn yet, or taken.
 
         `wait=False` skips a sender whose row another host has locked at this moment
