@@ -45,7 +45,7 @@ from bot.db import Database  # noqa: E402
 from bot.registry.demo import seed_demo  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
     PART_GAP_SECONDS, TRACKER_STORE_URL, AppTarget, Inbox, Population, Run, _delete_keys, _processes, _service, app_environment,
-    database, drive, redis_reachable, registered_phones, settle_accounts, summary,
+    database, drive, pooled, redis_reachable, registered_phones, settle_accounts, summary,
 )
 from scripts.rasa_model import cache_dir, ensure_model  # noqa: E402
 from scripts.run_rasa import TF_THREAD_DEFAULTS  # noqa: E402
@@ -185,7 +185,8 @@ def _wait_for(url: str, log: Path) -> None:
             if requests.get(url, timeout=1).status_code == 200:
                 return
         except requests.RequestException:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer:\n{log.read_text()[-3000:]}")
 
 
@@ -205,21 +206,11 @@ def _per_message(run: Run) -> dict[str, float]:
     return summary(run)["cpu per message"]
 
 
-def pooled(runs: list[Run]) -> Run:
-    whole = Run(runs[0].name)
-    for part in runs:
-        whole.samples += part.samples
-        whole.windows += part.windows
-        for role, seconds in part.cpu_seconds.items():
-            whole.cpu_seconds[role] = whole.cpu_seconds.get(role, 0.0) + seconds
-    return whole
-
-
 def report(stacks: list[Stack], scores: dict[Path, dict[str, Any]]) -> None:
     base = _per_message(pooled(stacks[0].rounds))["rasa"]
     base_rounds = [_per_message(run)["rasa"] for run in stacks[0].rounds]
     print(f"\n{'configuration':<16} {'msgs':>5} {'msg/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'Rasa':>6} "
-          f"{'actions':>7} {'web':>5} {'answers':>7} {'app/Rasa':>8} {'Rasa/before':>11} {'macro-F1':>8} {'NIK':>5}")
+          f"{'actions':>7} {'web':>5} {'answers':>7} {'app/Rasa':>8} {'Rasa/before':>11} {'macro-F1':>8} {'NIK/ref':>9}")
     for item in stacks:
         run = pooled(item.rounds)
         f = summary(run)
@@ -229,7 +220,7 @@ def report(stacks: list[Stack], scores: dict[Path, dict[str, Any]]) -> None:
         print(f"{item.setup.name:<16} {f['messages']:>5.0f} {f['rate']:>6.1f} {f['p50']:>7.0f} {f['p95']:>7.0f} "
               f"{cpu['rasa']:>6.1f} {cpu['actions']:>7.1f} {cpu['web']:>5.1f} {cpu['answers']:>7.1f} "
               f"{app / cpu['rasa']:>8.0%} {cpu['rasa'] / base:>11.2f} {score['macro_f1']:>8.3f} "
-              f"{score['entities']['nik']['accuracy']:>5.0%}")
+              f"{score['entities']['nik']['accuracy']:>4.0%}/{score['entities']['ticket_ref']['accuracy']:.0%}")
         by_round = [_per_message(r)["rasa"] / b for r, b in zip(item.rounds, base_rounds)]
         defects = {k: f[k] for k in ("errors", "timeouts", "apologies", "lost", "twice") if f[k]}
         print(f"{'':<4}{item.setup.change}; Rasa/before round by round: "
