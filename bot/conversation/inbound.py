@@ -9,6 +9,7 @@ Every provider adapter (Twilio webhook, Kannel) turns its request into an
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
@@ -104,7 +105,8 @@ class _Slot:
 
     def __init__(self, slots: threading.BoundedSemaphore | None) -> None:
         self._slots = slots
-        self.held = slots is not None and slots.acquire(blocking=False)
+        self.taken = slots is not None and slots.acquire(blocking=False)
+        self.held = self.taken
         self.handed = False
 
     def release(self) -> None:
@@ -203,6 +205,10 @@ class Conversations:
     def _handle(self, inbound: InboundMessage, address: Address, body: str, slot: _Slot) -> InboundResult:
         try:
             stored = self._store_inbound(inbound, address, body, slot)
+            if stored is None or stored.claim is None:
+                # No turn of this webhook's will reach Rasa: the slot is another's now,
+                # not held while a replay waits or a queued message is handed on.
+                slot.release()
             if stored is None:
                 return InboundResult(self._replay(inbound), duplicate=True)
         except OperationalError as exc:
@@ -241,20 +247,10 @@ class Conversations:
                 check_inbound(session, contact.id, message.id, message.created_at, self.inbound_policy),
             )
             text, has_media = message.body.strip(), bool(message.media)
-        if earlier in (MessageStatus.AT_RASA, MessageStatus.NEEDS_FOLLOWUP):
-            try:
-                ran = self.rasa.replies_to(stored.conversation_key, message_id)
-            except RasaUnavailable as exc:
-                log.warning("message %d: Rasa's tracker not readable: %s", message_id, exc)
-                return [], MessageStatus.NEEDS_FOLLOWUP
-            if ran is not None:
-                # Rasa ran this turn already: running it again would repeat its effects
-                # (a form moved on twice, a second report). Its answer never reached the
-                # citizen: the request apologised (time-out) or died before answering.
-                log.info("message %d: Rasa had answered this turn; its answer sent, not run again", message_id)
-                answer = self._joined(ran, stored.channel)
-                return [format_for_channel(reply, stored.channel) for reply in answer], MessageStatus.ANSWERED
-        answer, status = self._answer(stored, text, has_media, self._ask_claimed)
+        # The rules that need no Rasa (STOP, MULAI, handoffs, escalation, the flood limit)
+        # come first, as in `handle`: they must work while Rasa is down.
+        ask = functools.partial(self._ask_claimed, earlier=earlier)
+        answer, status = self._answer(stored, text, has_media, ask)
         return [format_for_channel(reply, stored.channel) for reply in answer], status or MessageStatus.NEEDS_FOLLOWUP
 
     def _answer(self, stored: _Stored, text: str, has_media: bool, ask: _Ask) -> tuple[list[str], str | None]:
@@ -313,7 +309,7 @@ class Conversations:
         the answer is not in this response, and nothing is stored for it here.
         """
         if stored.claim is None:
-            why = "behind an earlier message of its sender" if stored.slot.held else "no free Rasa slot in this process"
+            why = "behind an earlier message of its sender" if stored.slot.taken else "no free Rasa slot in this process"
             log.info("message %d queued: %s", stored.message_id, why)
             self._leave_for_workers(stored)
             return [], None
@@ -386,9 +382,22 @@ class Conversations:
         )
         return self._joined([r.text for r in bot_replies if r.text], stored.channel), MessageStatus.ANSWERED
 
-    def _ask_claimed(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
-        """The answer worker's way to Rasa: the turn is claimed, and nobody waits on a webhook."""
+    def _ask_claimed(self, stored: _Stored, payload: str, earlier: str) -> tuple[list[str], str]:
+        """The answer worker's way to Rasa: the turn is claimed, and nobody waits on a webhook.
+
+        `earlier` is the state the message was claimed from: one that had gone to Rasa
+        may have run there already, so Rasa's tracker is asked first.
+        """
         try:
+            if earlier in (MessageStatus.AT_RASA, MessageStatus.NEEDS_FOLLOWUP):
+                ran = self.rasa.replies_to(stored.conversation_key, stored.message_id)
+                if ran is not None:
+                    # Rasa ran this turn already: running it again would repeat its effects
+                    # (a form moved on twice, a second report). Its answer never reached
+                    # the citizen: the request apologised (time-out) or died before answering.
+                    log.info("message %d: Rasa had answered this turn; its answer sent, not run again",
+                             stored.message_id)
+                    return self._joined(ran, stored.channel), MessageStatus.ANSWERED
             return self._ask_now(stored, payload)
         except RasaUnavailable as exc:
             log.warning("message %d still without an answer: %s", stored.message_id, exc)
@@ -412,14 +421,17 @@ class Conversations:
 
         A message that then needs no Rasa (STOP, a handoff, the rate limit) is settled
         by its replies like any other; should the process die first, the claim's lease
-        runs out and an answer worker answers it, as it would a message left `received`.
+        runs out and an answer worker answers it by the same rules, STOP without Rasa.
         """
         for _ in range(3):
             try:
                 with self.db.session() as session:
+                    # Begin first: on SQLite that takes the write lock, so the messages'
+                    # times follow the order they are stored in and the flood count is exact.
+                    session.connection()
+                    now = utcnow()
                     # One statement each for the sender and the message, read back with
                     # RETURNING: this unit of work runs for every message.
-                    now = utcnow()
                     contact_id, conversation_key = self._touch_contact(session, address, now)
                     message_id = session.scalar(
                         insert(Message)
