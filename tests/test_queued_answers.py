@@ -9,7 +9,7 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,12 @@ from app import create_app
 from bot.config import Settings
 from bot.conversation.answerer import AnswerPool
 from bot.conversation.followup import retry_followups
+from bot.conversation.inbound import Conversations
 from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.conversation.turns import DEFAULT_POLICY, Turns
 from bot import db as db_module
 from bot.db import Database
+from bot.rules.phone import parse_address
 from bot.services import Services, build_services
 from tools.databases import migrated_database, postgres_base_url
 from tools.fake_rasa import FakeRasa
@@ -258,3 +260,22 @@ def test_claims_are_stamped_with_the_database_clock(postgres_db: Database, monke
     monkeypatch.setattr(db_module, "datetime", _HourFast)
     assert turns.claim(message.id) is None
     assert turns.due() == []
+
+
+def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_workers(postgres_db: Database) -> None:
+    """The webhook claims its turn without a `FOR UPDATE` of its own: the update of the
+    sender's contact row, in the unit of work that stores the message, is the lock that
+    every host's claims respect until the message is stored (and its turn claimed)."""
+    db = postgres_db
+    with db.session() as session:
+        contact = Contact(address=PHONE)
+        session.add(contact)
+        session.flush()
+        older = Message(contact_id=contact.id, direction=Direction.INBOUND, channel="sms", provider="twilio",
+                        provider_sid="SM1", body="halo", status=MessageStatus.WAITING)
+        session.add(older)
+    turns = Turns(db)
+    with db.session() as storing:
+        Conversations._touch_contact(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
+        assert turns.claim(older.id, wait=False) is None, "an answer worker skips the sender meanwhile"
+    assert turns.claim(older.id, wait=False) is not None
