@@ -16,6 +16,7 @@ from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tools.databases import BACKENDS, migrated_database, postgres_base_url
 from tests.support.twilio import TEST_AUTH_TOKEN, TwilioSigner
+from tests.support.rasa import listening
 
 # A developer's own .env (written by `make run`) must not leak into the tests, and every
 # process the tests start needs a SECRET_KEY, as in production.
@@ -89,9 +90,7 @@ def client(app: Flask) -> FlaskClient:
 @pytest.fixture
 def rasa() -> Iterator[FakeRasa]:
     """Rasa as a scripted local stand-in (`.url`), recording every turn it is asked to run."""
-    fake = FakeRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with listening(FakeRasa()) as fake:
         yield fake
 
 

@@ -21,6 +21,7 @@ from bot.channels.sandbox import latest_id, sent_to
 from tools.fake_rasa import FakeRasa
 from tests.support.staff import make_staff, staff_services
 from tests.support.twilio import TwilioSigner, sms_form, whatsapp_form
+from tests.support.rasa import listening
 
 MESSAGES = "/webhooks/twilio/messages"
 PHONE = "+6281234567890"
@@ -44,9 +45,7 @@ class ResettableRasa(FakeRasa):
 
 @pytest.fixture
 def rasa() -> Iterator[ResettableRasa]:
-    fake = ResettableRasa()
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with listening(ResettableRasa()) as fake:
         yield fake
 
 

@@ -32,6 +32,7 @@ from tools.databases import migrated_database, postgres_base_url
 from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN, TwilioSigner, sms_form
+from tests.support.rasa import listening
 
 MESSAGES = "/webhooks/twilio/messages"
 PHONE = "+6281234567890"
@@ -57,9 +58,7 @@ def settings_for(db: Database, rasa_url: str, twilio_api: FakeTwilioApi, **overr
 
 @pytest.fixture
 def rasa() -> Iterator[FakeRasa]:
-    fake = FakeRasa(replies=[{"text": "Jadwal PKH: 27/11."}])
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with listening(FakeRasa(replies=[{"text": "Jadwal PKH: 27/11."}])) as fake:
         yield fake
 
 
@@ -245,20 +244,27 @@ def postgres_db(tmp_path: Path) -> Iterator[Database]:
         yield database
 
 
-def test_claims_are_stamped_with_the_database_clock(postgres_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A host whose clock is an hour fast must not take over another host's live claim."""
-    db = postgres_db
+def _message_from_phone(db: Database, status: str) -> int:
+    """An inbound message from PHONE, a new contact, in `status`; its id."""
     with db.session() as session:
         contact = Contact(address=PHONE)
         session.add(contact)
         session.flush()
         message = Message(contact_id=contact.id, direction=Direction.INBOUND, channel="sms", provider="twilio",
-                          provider_sid="SM1", body="halo", status=MessageStatus.RECEIVED)
+                          provider_sid="SM1", body="halo", status=status)
         session.add(message)
+        session.flush()
+        return message.id
+
+
+def test_claims_are_stamped_with_the_database_clock(postgres_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose clock is an hour fast must not take over another host's live claim."""
+    db = postgres_db
+    message_id = _message_from_phone(db, MessageStatus.RECEIVED)
     turns = Turns(db)
-    assert turns.claim(message.id) is not None
+    assert turns.claim(message_id) is not None
     monkeypatch.setattr(db_module, "datetime", _HourFast)
-    assert turns.claim(message.id) is None
+    assert turns.claim(message_id) is None
     assert turns.due() == []
 
 
@@ -267,15 +273,9 @@ def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_worke
     sender's contact row, in the unit of work that stores the message, is the lock that
     every host's claims respect until the message is stored (and its turn claimed)."""
     db = postgres_db
-    with db.session() as session:
-        contact = Contact(address=PHONE)
-        session.add(contact)
-        session.flush()
-        older = Message(contact_id=contact.id, direction=Direction.INBOUND, channel="sms", provider="twilio",
-                        provider_sid="SM1", body="halo", status=MessageStatus.WAITING)
-        session.add(older)
+    older = _message_from_phone(db, MessageStatus.WAITING)
     turns = Turns(db)
     with db.session() as storing:
         Conversations._touch_contact(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
-        assert turns.claim(older.id, wait=False) is None, "an answer worker skips the sender meanwhile"
-    assert turns.claim(older.id, wait=False) is not None
+        assert turns.claim(older, wait=False) is None, "an answer worker skips the sender meanwhile"
+    assert turns.claim(older, wait=False) is not None

@@ -20,6 +20,7 @@ from bot.services import Services, build_services
 from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tests.support.twilio import SERVICE_NUMBER, TEST_ACCOUNT_SID, TEST_AUTH_TOKEN
+from tests.support.rasa import listening
 
 PHONE = "+6281234567890"
 
@@ -37,9 +38,7 @@ class CountingRasa(FakeRasa):
 
 @pytest.fixture
 def rasa() -> Iterator[CountingRasa]:
-    fake = CountingRasa(replies=[{"text": "Jadwal PKH: 27/11."}])
-    with fake.serve() as server:
-        fake.url = server.url  # type: ignore[attr-defined]
+    with listening(CountingRasa(replies=[{"text": "Jadwal PKH: 27/11."}])) as fake:
         yield fake
 
 
