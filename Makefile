@@ -10,8 +10,9 @@ RASA_VERSION := 3.6.21
 # `make run`'s process runner. honcho reads no .env itself (it would override the
 # operator's exported settings, empty values included): each process reads .env through
 # bot/config.py, where the real environment wins. APP_PORT tells the other processes
-# where the web app listens (honcho gives each process a PORT of its own).
-HONCHO := APP_PORT=$(PORT) PORT=$(PORT) $(VENV)/bin/honcho start --env /dev/null
+# where the web app listens (honcho gives each process a PORT of its own). Every process
+# counts its metrics into one folder (bot/metrics.py); an exported one wins.
+HONCHO := APP_PORT=$(PORT) PORT=$(PORT) PROMETHEUS_MULTIPROC_DIR=$${PROMETHEUS_MULTIPROC_DIR:-$(CURDIR)/instance/metrics} $(VENV)/bin/honcho start --env /dev/null
 
 .PHONY: run-scaled eval-nlu help install env start test-fast browser-deps kannel-deps chat-kannel model db demo run chat chat-whatsapp test validate bench clean
 

@@ -15,13 +15,18 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.base import CHANNEL_WHATSAPP, BansosAction
 from bot.reports.dialogue import SLOTS as REPORT_SLOTS
-from bot.conversation.keywords import sms_menu, whatsapp_menu
+from bot.conversation.choices import as_buttons
+from bot.conversation.keywords import menu_choices, sms_menu, whatsapp_menu
 
 # Slots that hold the task in progress. Cleared when a status answer has been
 # given, a report filed, or the user cancels, so a NIK does not linger in the
 # conversation (a phone is often shared in a family). Forms added later should
 # list their slots here.
-TASK_SLOTS = ("nik", "status_topic", "program") + REPORT_SLOTS
+TASK_SLOTS = (
+    ("nik", "status_topic", "program")
+    + ("status_by_name", "status_name", "status_village", "status_village_choice")
+    + REPORT_SLOTS
+)
 
 
 def menu_text(channel: Text) -> Text:
@@ -30,7 +35,10 @@ def menu_text(channel: Text) -> Text:
 
 
 class ActionShowMenu(BansosAction):
-    """Send the list of services with their keywords (intent ``help``, keyword MENU)."""
+    """Send the list of services with their keywords (intent ``help``, keyword MENU).
+
+    The keywords also go as buttons: WhatsApp shows them as a list to tap.
+    """
 
     def name(self) -> Text:
         return "action_show_menu"
@@ -41,7 +49,9 @@ class ActionShowMenu(BansosAction):
         tracker: Tracker,
         domain: Dict[Text, Any],
     ) -> List[EventType]:
-        dispatcher.utter_message(text=menu_text(self.channel(tracker)))
+        dispatcher.utter_message(
+            text=menu_text(self.channel(tracker)), buttons=as_buttons(menu_choices())
+        )
         return []
 
 

@@ -45,8 +45,10 @@ from bot.reports.dialogue import (
     draft,
     next_slot,
     question,
+    question_choices,
     start,
 )
+from bot.conversation.choices import as_buttons
 from bot.reports.service import AttachmentDraft, InvalidReport, ReportService
 from bot.reports.models import ReportKind
 
@@ -168,7 +170,9 @@ class ValidateReportForm(BansosAction):
             if text:
                 texts.append(text)
         if texts:
-            dispatcher.utter_message(text="\n".join(texts))
+            # On WhatsApp the question's answers also come as buttons to tap.
+            offered = question_choices(turn, asked) if asked is not None else []
+            dispatcher.utter_message(text="\n".join(texts), buttons=as_buttons(offered))
         events: List[EventType] = [SlotSet(slot, value) for slot, value in turn.changes.items()]
         return events + [SlotSet(REQUESTED_SLOT, asked)]
 

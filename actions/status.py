@@ -6,6 +6,10 @@ identifies exactly one household; a phone shared by several households is asked 
 pick one by number, so the slot `nik` holds either a NIK or that number until the
 answer has been given and the slot is cleared again.
 
+A citizen without a NIK ("lupa NIK", NAMA, CEK NAMA ... DESA ...) is asked the full
+name and the village instead, and which village by number when several share the
+name; the answer is then the public one (StatusService.answer_by_name).
+
 The service is built on first use from the environment (actions.runtime: no engine
 or network at import time); tests hand their own to `status_service.override`.
 Database calls run in a worker thread so one slow query never stalls the action
@@ -14,6 +18,7 @@ server's event loop.
 
 from __future__ import annotations
 
+import abc
 import asyncio
 from typing import Any, Dict, List, Optional, Text
 
@@ -25,11 +30,27 @@ from rasa_sdk.types import DomainDict
 from actions import runtime
 from actions.base import BansosAction
 from bot.rules.nik import InvalidNik, find_niks, parse_nik
-from bot.registry.status import RETRY_NIK, StatusService, parse_choice
+from bot.registry.by_name import InvalidName, Village, normalise_name
+from bot.registry.status import (
+    ASK_NAME,
+    ASK_VILLAGE,
+    RETRY_NAME,
+    RETRY_NIK,
+    RETRY_VILLAGE,
+    RETRY_VILLAGE_CHOICE,
+    VILLAGE_UNKNOWN,
+    StatusService,
+    parse_choice,
+)
 
 NIK_SLOT = "nik"
 TOPIC_SLOT = "status_topic"
 PROGRAM_SLOT = "program"
+BY_NAME_SLOT = "status_by_name"
+NAME_SLOT = "status_name"
+VILLAGE_SLOT = "status_village"
+VILLAGE_CHOICE_SLOT = "status_village_choice"
+BY_NAME_SLOTS = (BY_NAME_SLOT, NAME_SLOT, VILLAGE_SLOT, VILLAGE_CHOICE_SLOT)
 
 status_service: runtime.Lazy[StatusService] = runtime.Lazy(
     lambda: runtime.services().status
@@ -41,6 +62,14 @@ def _slot_text(value: Any) -> Optional[str]:
     if isinstance(value, list):
         value = value[0] if value else None
     return None if value is None else str(value)
+
+
+async def _villages(text: Optional[str]) -> List[Village]:
+    """The villages going by a name already accepted; none for a name never accepted."""
+    try:
+        return await asyncio.to_thread(status_service().villages, text)
+    except InvalidName:
+        return []
 
 
 class ValidateStatusForm(FormValidationAction):
@@ -56,20 +85,30 @@ class ValidateStatusForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> List[Text]:
-        """Skip the NIK when the phone names one household and the user gave no NIK.
+        """The NIK; or name and village for a citizen without one; or nothing at all.
 
         A NIK just sent (even one that failed validation) keeps the slot required,
         so a wrong NIK is asked again instead of silently answering for the phone.
+        A phone that names one household asks nothing, unless a name was given.
+        The village number is asked only when the village name is shared.
         """
         just_sent = NIK_SLOT in tracker.slots_to_validate()
         if just_sent or tracker.get_slot(NIK_SLOT) is not None:
-            return domain_slots
-        households = await asyncio.to_thread(
-            status_service().households_for_contact, tracker.sender_id
-        )
-        if len(households) == 1:
-            return [slot for slot in domain_slots if slot != NIK_SLOT]
-        return domain_slots
+            return [NIK_SLOT]
+        if tracker.get_slot(NAME_SLOT) is None:
+            households = await asyncio.to_thread(
+                status_service().households_for_contact, tracker.sender_id
+            )
+            if len(households) == 1:
+                return []
+        if not tracker.get_slot(BY_NAME_SLOT):
+            return [NIK_SLOT]
+        village = _slot_text(tracker.get_slot(VILLAGE_SLOT))
+        if village is None:
+            return [NAME_SLOT, VILLAGE_SLOT]
+        if len(await _villages(village)) > 1:
+            return [NAME_SLOT, VILLAGE_SLOT, VILLAGE_CHOICE_SLOT]
+        return [NAME_SLOT, VILLAGE_SLOT]
 
     async def validate_nik(
         self,
@@ -98,6 +137,63 @@ class ValidateStatusForm(FormValidationAction):
             return {NIK_SLOT: None}
         return {NIK_SLOT: nik.value}
 
+    async def validate_status_name(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        """Accept a full name (a NIK sent instead makes the form a NIK form again).
+
+        The keyword NAMA sent again arrives here as its payload ("/check_status_by_name"):
+        the name is simply asked for again.
+        """
+        text = " ".join((_slot_text(slot_value) or "").split())
+        if text.startswith("/"):
+            dispatcher.utter_message(text=ASK_NAME)
+            return {NAME_SLOT: None}
+        try:
+            normalise_name(text)
+        except InvalidName as exc:
+            dispatcher.utter_message(text=f"{exc.reason} {RETRY_NAME}")
+            return {NAME_SLOT: None}
+        return {NAME_SLOT: text}
+
+    async def validate_status_village(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        """Accept a village the register knows."""
+        text = " ".join((_slot_text(slot_value) or "").split())
+        try:
+            villages = await asyncio.to_thread(status_service().villages, text)
+        except InvalidName as exc:
+            dispatcher.utter_message(text=f"{exc.reason} {RETRY_VILLAGE}")
+            return {VILLAGE_SLOT: None}
+        if not villages:
+            dispatcher.utter_message(text=VILLAGE_UNKNOWN.format(village=text))
+            return {VILLAGE_SLOT: None}
+        return {VILLAGE_SLOT: text}
+
+    async def validate_status_village_choice(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Dict[Text, Any]:
+        """Accept the number of one of the villages listed."""
+        villages = await _villages(_slot_text(tracker.get_slot(VILLAGE_SLOT)))
+        choice = parse_choice(_slot_text(slot_value), len(villages))
+        if choice is None:
+            dispatcher.utter_message(text=RETRY_VILLAGE_CHOICE.format(count=len(villages)))
+            return {VILLAGE_CHOICE_SLOT: None}
+        return {VILLAGE_CHOICE_SLOT: str(choice)}
+
 
 class ActionAskStatusFormNik(BansosAction):
     """Asks for the NIK, listing the households when the phone has several.
@@ -120,6 +216,59 @@ class ActionAskStatusFormNik(BansosAction):
         return []
 
 
+class _AskAfterValidation(BansosAction):
+    """Asks for one slot of the name path, silent right after a rejected answer.
+
+    The validation has then already said what was wrong and asked again.
+    """
+
+    slot: str = ""
+
+    def name(self) -> Text:
+        return f"action_ask_status_form_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[EventType]:
+        recent = tracker.slots_to_validate()
+        if self.slot in recent and recent[self.slot] is None:
+            return []
+        dispatcher.utter_message(text=await self.question(tracker))
+        return []
+
+    @abc.abstractmethod
+    async def question(self, tracker: Tracker) -> str:
+        """The question to send; abstract, so rasa_sdk registers only the subclasses."""
+
+
+class ActionAskStatusFormStatusName(_AskAfterValidation):
+    """Asks the full name as written on the KTP."""
+
+    slot = NAME_SLOT
+
+    async def question(self, tracker: Tracker) -> str:
+        return ASK_NAME
+
+
+class ActionAskStatusFormStatusVillage(_AskAfterValidation):
+    """Asks the kelurahan/desa."""
+
+    slot = VILLAGE_SLOT
+
+    async def question(self, tracker: Tracker) -> str:
+        return ASK_VILLAGE
+
+
+class ActionAskStatusFormStatusVillageChoice(_AskAfterValidation):
+    """Lists the villages that share the name given, to pick one by number."""
+
+    slot = VILLAGE_CHOICE_SLOT
+
+    async def question(self, tracker: Tracker) -> str:
+        villages = await _villages(_slot_text(tracker.get_slot(VILLAGE_SLOT)))
+        return status_service().village_choice(villages).text
+
+
 class ActionAnswerStatus(BansosAction):
     """Gives the status, schedule or history answer, then forgets the NIK."""
 
@@ -130,6 +279,20 @@ class ActionAnswerStatus(BansosAction):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> List[EventType]:
         program = _slot_text(tracker.get_slot(PROGRAM_SLOT))
+        name = _slot_text(tracker.get_slot(NAME_SLOT))
+        if tracker.get_slot(NIK_SLOT) is None and name is not None:
+            answer = await asyncio.to_thread(
+                status_service().answer_by_name,
+                tracker.sender_id,
+                name,
+                _slot_text(tracker.get_slot(VILLAGE_SLOT)),
+                _slot_text(tracker.get_slot(VILLAGE_CHOICE_SLOT)),
+            )
+            dispatcher.utter_message(text=answer.text)
+            return [SlotSet(slot, None) for slot in BY_NAME_SLOTS] + [
+                SlotSet(TOPIC_SLOT, None),
+                SlotSet(PROGRAM_SLOT, None),
+            ]
         answer = await asyncio.to_thread(
             status_service().answer,
             tracker.sender_id,

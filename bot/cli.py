@@ -9,12 +9,15 @@ import click
 from bot.config import load_settings
 from bot.db import Database
 from bot.registry.demo import DEFAULT_RECIPIENTS, DEMO_PERSONAS, seed_demo
+from bot.reports.demo_complaints import seed_demo_complaints
 from bot.registry.importer import ImportFileError, ImportReport, import_disbursements, import_recipients
 from bot.rules.logmask import configure_logging
 from bot.notices.cli import notices
+from bot.channels.content_cli import content
 from bot.reports.cli import reports
 from bot.conversation.retention_cli import purge
 from bot.handoff.cli import create_admin, staff
+from bot.handoff.conversations_cli import conversations
 
 
 def _database() -> Database:
@@ -82,6 +85,7 @@ def seed_demo_command(recipients: int) -> None:
     db.upgrade()
     for report in seed_demo(db, recipients=recipients):
         _print_import(report)
+    click.echo(f"demo complaints: {seed_demo_complaints(db)} (one planted cluster: menu Sinyal)")
     click.echo("try it with the households listed by: bansos demo-personas")
 
 
@@ -99,3 +103,5 @@ main.add_command(create_admin)
 main.add_command(staff)
 main.add_command(purge)
 main.add_command(notices)
+main.add_command(content)
+main.add_command(conversations)

@@ -82,6 +82,11 @@ class Settings:
     twilio_messaging_service_sid: str = ""
     twilio_api_base: str = ""
     twilio_http_timeout: float = 10.0
+    # Citizens' media (bot/media/): where our copies live, the largest file kept, and
+    # the longest one download may take (each connect and read also has TWILIO_HTTP_TIMEOUT).
+    media_dir: str = str(PROJECT_ROOT / "instance" / "media")
+    media_max_bytes: int = 5 * 1024 * 1024
+    media_fetch_timeout: float = 30.0
     public_base_url: str = ""
     # Rasa's HTTP API (trackers, model) is served only with this token (`rasa run --auth-token`).
     rasa_token: str = ""
@@ -100,6 +105,12 @@ class Settings:
     replay_wait_seconds: float = 12.0
     # Disbursement notices (see bot/notices/planning.py and bot/notices/dispatcher.py).
     twilio_notice_content_sid: str = ""
+    # Approved WhatsApp templates for messages sent outside the 24-hour window
+    # (bot/channels/later.py); without one such a message goes by SMS.
+    twilio_report_status_content_sid: str = ""
+    twilio_staff_reply_content_sid: str = ""
+    twilio_hand_back_content_sid: str = ""
+    twilio_later_notice_content_sid: str = ""
     notice_days_before: int = 3
     # Outcome notices only for disbursements scheduled at most this many days ago, so
     # the first import of a year of history does not message everyone about old payments.
@@ -133,6 +144,13 @@ class Settings:
     kannel_username: str = ""
     kannel_password: str = ""
     kannel_sms_from: str = ""
+    # The "Sinyal" page and the supervisors' daily summary (bot/reports/signal_stats.py).
+    signal_period_days: int = 30
+    signal_baseline_days: int = 84
+    signal_min_count: int = 3
+    signal_alpha: float = 0.01
+    signal_named_min: int = 3
+    signal_summary_interval_seconds: float = 86400.0
     kannel_smsc: str = ""
     kannel_callback_url: str = "http://127.0.0.1:8000"
     # Kannel signs nothing: its callbacks carry this secret (HTTP Basic) and must come
@@ -140,6 +158,14 @@ class Settings:
     kannel_webhook_secret: str = ""
     kannel_allowed_ips: tuple[str, ...] = ("127.0.0.1", "::1")
     kannel_http_timeout: float = 10.0
+    # Prometheus's /metrics on the public listener answers only `Authorization: Bearer
+    # <METRICS_TOKEN>`; empty: 404 there. METRICS_BIND ("host:port") is where
+    # `python -m bot.metrics_server` serves it without a token, off the public listener.
+    # (PROMETHEUS_MULTIPROC_DIR is read by prometheus_client itself: bot/metrics.py.)
+    metrics_token: str = ""
+    metrics_bind: str = ""
+    # "text" (one line per record) or "json" (JSON lines); masked either way (bot/rules/logmask.py).
+    log_format: str = "text"
     extra: dict[str, Any] = field(default_factory=dict)
 
     def require_secret_key(self) -> None:
@@ -260,6 +286,9 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
         twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", ""),
         twilio_api_base=env.get("TWILIO_API_BASE", "").rstrip("/"),
         twilio_http_timeout=_env_float("TWILIO_HTTP_TIMEOUT", Settings.twilio_http_timeout),
+        media_dir=env.get("MEDIA_DIR") or Settings.media_dir,
+        media_max_bytes=_env_int("MEDIA_MAX_BYTES", Settings.media_max_bytes),
+        media_fetch_timeout=_env_float("MEDIA_FETCH_TIMEOUT", Settings.media_fetch_timeout),
         public_base_url=env.get("PUBLIC_BASE_URL", "").rstrip("/"),
         rasa_token=env.get("RASA_TOKEN", ""),
         secret_key=env.get("SECRET_KEY", ""),
@@ -270,11 +299,32 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
         max_inbound_chars=_env_int("MAX_INBOUND_CHARS", Settings.max_inbound_chars),
         **_notice_settings(env),
         **_kannel_settings(env),
+        metrics_token=env.get("METRICS_TOKEN", ""),
+        metrics_bind=env.get("METRICS_BIND", "").strip(),
+        log_format=(env.get("LOG_FORMAT") or Settings.log_format).strip().lower(),
+        **_signal_settings(),
     )
 
 
+def _signal_settings() -> dict[str, Any]:
+    """The SIGNAL_* variables of the "Sinyal" page and the supervisors' daily summary."""
+    ints = {
+        "signal_period_days": "SIGNAL_PERIOD_DAYS",
+        "signal_baseline_days": "SIGNAL_BASELINE_DAYS",
+        "signal_min_count": "SIGNAL_MIN_COUNT",
+        "signal_named_min": "SIGNAL_NAMED_MIN",
+    }
+    floats = {
+        "signal_alpha": "SIGNAL_ALPHA",
+        "signal_summary_interval_seconds": "SIGNAL_SUMMARY_INTERVAL",
+    }
+    values: dict[str, Any] = {name: _env_int(var, getattr(Settings, name)) for name, var in ints.items()}
+    values |= {name: _env_float(var, getattr(Settings, name)) for name, var in floats.items()}
+    return values
+
+
 def _notice_settings(env: Mapping[str, str]) -> dict[str, Any]:
-    """The NOTICE_* variables (and the WhatsApp template) of the notice scheduler."""
+    """The NOTICE_* variables of the notice scheduler, and the WhatsApp templates."""
     floats = {
         "notice_sms_rate": "NOTICE_SMS_RATE",
         "notice_whatsapp_rate": "NOTICE_WHATSAPP_RATE",
@@ -299,6 +349,10 @@ def _notice_settings(env: Mapping[str, str]) -> dict[str, Any]:
     values |= {name: _env_int(var, getattr(Settings, name)) for name, var in ints.items()}
     values |= {
         "twilio_notice_content_sid": env.get("TWILIO_NOTICE_CONTENT_SID", ""),
+        "twilio_report_status_content_sid": env.get("TWILIO_REPORT_STATUS_CONTENT_SID", ""),
+        "twilio_staff_reply_content_sid": env.get("TWILIO_STAFF_REPLY_CONTENT_SID", ""),
+        "twilio_hand_back_content_sid": env.get("TWILIO_HAND_BACK_CONTENT_SID", ""),
+        "twilio_later_notice_content_sid": env.get("TWILIO_LATER_NOTICE_CONTENT_SID", ""),
         "notice_send_from": env.get("NOTICE_SEND_FROM") or Settings.notice_send_from,
         "notice_send_until": env.get("NOTICE_SEND_UNTIL") or Settings.notice_send_until,
         "notice_price_currency": env.get("NOTICE_PRICE_CURRENCY") or Settings.notice_price_currency,

@@ -20,6 +20,7 @@ GENERATED: dict[str, Callable[[], str]] = {
     "TWILIO_AUTH_TOKEN": lambda: secrets.token_hex(16),
     "KANNEL_WEBHOOK_SECRET": lambda: secrets.token_urlsafe(24),
     "RASA_TOKEN": lambda: secrets.token_urlsafe(32),
+    "METRICS_TOKEN": lambda: secrets.token_urlsafe(32),
 }
 
 

@@ -48,6 +48,8 @@ DEFAULTS = {
     # default 100 (README, "Database connections").
     "DB_POOL_SIZE": "4",
     "DB_MAX_OVERFLOW": "4",
+    # Every process of this one host counts its metrics into one folder (bot/metrics.py).
+    "PROMETHEUS_MULTIPROC_DIR": str(ROOT / "instance" / "metrics-scaled"),
 }
 
 

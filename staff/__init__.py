@@ -16,4 +16,4 @@ bp = Blueprint(
     static_url_path="/static",
 )
 
-from staff import admin, auth, chats, reports, setup  # noqa: E402,F401 - attach routes and set-up to bp
+from staff import admin, auth, chats, exports, media, reports, setup, signals  # noqa: E402,F401 - attach routes and set-up to bp

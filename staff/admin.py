@@ -62,6 +62,7 @@ def admin_user(user_id: int) -> Any:
             services().directory.update_user(
                 user_id, form.role.data, form.region.data, bool(form.active.data), me(), client_ip()
             )
+            services().directory.set_phone(user_id, form.phone.data, me(), client_ip())
         except InvalidStaffUser as exc:
             flash(str(exc), "error")
         else:

@@ -18,12 +18,15 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask_login import login_required
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from bot.channels.window import Way
+from bot.conversation.models import Channel
 from bot.handoff.models import HandoffStatus
 from bot.handoff.service import ChatView, HandoffNotFound, HandoffRefused, InboxItem, TranscriptLine
 from bot.handoff.staff_users import SESSION_LIFETIME, AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, services
 from staff.forms import ActionForm, AssignForm, CloseForm, ReplyForm
+from staff.media import media_links
 from staff.setup import duration, wib
 
 CHANNEL_LABELS = {"sms": "SMS", "whatsapp": "WhatsApp"}
@@ -33,18 +36,26 @@ POLL_TOKEN_SALT = "staff.chat-poll"
 POLL_TOKEN_MAX_AGE = int(SESSION_LIFETIME.total_seconds())
 
 
-def _line_json(line: TranscriptLine) -> dict[str, Any]:
+def _media(handoff_id: int, lines: list[TranscriptLine]) -> list[list[dict[str, str | None]]]:
+    """Each line's attachments as labels and links to our copies, through this chat."""
+    return media_links(
+        (line.media for line in lines), lambda key: url_for("staff.chat_media", handoff_id=handoff_id, key=key)
+    )
+
+
+def _line_json(line: TranscriptLine, media: list[dict[str, str | None]]) -> dict[str, Any]:
     return {
         "id": line.id,
         "direction": line.direction,
         "author": line.author,
         "body": line.body,
-        "media": list(line.media),
+        "media": media,
         "at": wib(line.at),
         "status": line.status,
         "error_code": line.error_code,
         "channel": CHANNEL_LABELS.get(line.channel, line.channel),
         "fell_back_to_sms": line.fell_back_to_sms,
+        "via_template": line.via_template,
     }
 
 
@@ -62,6 +73,28 @@ def _item_json(item: InboxItem) -> dict[str, Any]:
         "waiting": duration(item.waiting_seconds) if item.waiting_seconds is not None else "dibalas",
         "last_text": item.last_text,
     }
+
+
+def _reply_note(view: ChatView) -> tuple[str, str] | None:
+    """(style, sentence): which way a reply goes now, as bot/channels/window.py decides it."""
+    route = view.reply_route
+    if route is None:
+        return None
+    if route.way == Way.NONE:
+        return "error", f"Balasan tidak bisa dikirim: {route.reason}."
+    if route.way == Way.TEMPLATE:
+        return "warning", (
+            "WhatsApp warga sudah lebih dari 24 jam tidak aktif: warga menerima WhatsApp template "
+            "(ada balasan petugas), dan balasan Anda terkirim begitu warga membalas."
+        )
+    if route.way == Way.SMS:
+        return "warning", (
+            f"WhatsApp warga sudah lebih dari 24 jam tidak aktif: balasan akan dikirim lewat SMS "
+            f"ke {view.contact} (maks. 3 SMS, tanpa emoji)."
+        )
+    if route.channel == Channel.SMS:
+        return "hint", f"Dikirim lewat SMS ke {view.contact} (maks. 3 SMS, tanpa emoji)."
+    return "hint", "Dikirim lewat WhatsApp (dalam 24 jam)."
 
 
 def _poll_signer() -> URLSafeTimedSerializer:
@@ -92,6 +125,8 @@ def _render_chat(view: ChatView) -> str:
     return render_template(
         "staff/chat.html",
         chat=view,
+        reply_note=_reply_note(view),
+        media=dict(zip((line.id for line in view.lines), _media(view.id, view.lines))),
         poll_url=_poll_url(view),
         reply_form=ReplyForm(),
         assign_form=assign_form,
@@ -161,7 +196,7 @@ def chat_messages(handoff_id: int) -> Any:
     return jsonify(
         status=status,
         status_label=HandoffStatus.LABELS.get(status, status),
-        messages=[_line_json(line) for line in lines],
+        messages=[_line_json(line, media) for line, media in zip(lines, _media(handoff_id, lines))],
     )
 
 
@@ -227,6 +262,13 @@ def chat_reply(handoff_id: int) -> Any:
             "WhatsApp warga sudah lebih dari 24 jam tidak aktif, jadi balasan dikirim lewat SMS.",
             "warning",
         )
+    if result.held:
+        flash(
+            "WhatsApp warga sudah lebih dari 24 jam tidak aktif: warga diberi tahu lewat WhatsApp "
+            "template, dan balasan Anda terkirim begitu warga membalas.",
+            "warning",
+        )
+        return redirect(url_for("staff.chat", handoff_id=handoff_id))
     if result.delivered_to_provider:
         flash(f"Balasan terkirim lewat {CHANNEL_LABELS.get(result.channel, result.channel)}.", "info")
     else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from bot.handoff.service import REPLY_MAX_CHARS
@@ -54,6 +54,16 @@ class ExportForm(FlaskForm):
     include_nik = BooleanField("Sertakan NIK utuh (dicatat di log audit)")
 
 
+class ConversationExportForm(FlaskForm):
+    """A region (a province, or a regency within it) and a period in the citizens' local dates."""
+
+    province = SelectField("Provinsi", validators=[Optional()])
+    regency = StringField("Kode kabupaten/kota (opsional, 4 angka)", validators=[Optional(), Length(max=4)])
+    first = DateField("Dari tanggal", validators=[DataRequired("Isi tanggal awal.")])
+    last = DateField("Sampai tanggal", validators=[DataRequired("Isi tanggal akhir.")])
+    include_nik = BooleanField("Tampilkan NIK utuh (dicatat di log audit)")
+
+
 class UserCreateForm(FlaskForm):
     username = StringField("Nama pengguna", validators=[DataRequired(), Length(max=64)])
     full_name = StringField("Nama lengkap", validators=[DataRequired(), Length(max=FULL_NAME_MAX_CHARS)])
@@ -68,6 +78,7 @@ class UserCreateForm(FlaskForm):
 class UserEditForm(FlaskForm):
     role = SelectField("Peran", choices=list(ROLE_LABELS.items()))
     region = StringField("Kode wilayah (kosong: nasional)", validators=[Optional(), Length(max=4)])
+    phone = StringField("No. HP untuk ringkasan Sinyal harian (supervisor)", validators=[Optional(), Length(max=32)])
     active = BooleanField("Aktif")
 
 

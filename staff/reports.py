@@ -16,6 +16,7 @@ from bot.handoff.staff_users import AccessDenied
 from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ActionForm, ExportForm, StatusForm
+from staff.media import media_links
 
 def _filters(args: Any) -> ReportFilters:
     """Filters from the query string; anything unknown is ignored rather than an error."""
@@ -35,6 +36,9 @@ def _page(detail: ReportDetail) -> str:
     return render_template(
         "staff/report.html",
         report=detail,
+        attachments=media_links(
+            [detail.attachments], lambda key: url_for("staff.report_media", reference=detail.reference, key=key)
+        )[0],
         status_form=form,
         action_form=ActionForm(),
         kind_labels=ReportKind.LABELS,

@@ -176,13 +176,13 @@ def test_the_chat_terminal_feed_shows_staff_replies_sent_later(app: Flask, clien
 def test_after_stop_neither_a_staff_reply_nor_the_hand_back_notice_is_sent(app: Flask, client: FlaskClient, signer: TwilioSigner, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     desk = staff_services(app).desk
     handed: list[str] = []
-    real_send = desk.outbox.transport.send
+    real_send = desk.later.outbox.transport.send
 
     def recording_send(to: str, body: str, channel: str, template: Any = None) -> Any:
         handed.append(body)
         return real_send(to, body, channel, template)
 
-    monkeypatch.setattr(desk.outbox.transport, "send", recording_send)
+    monkeypatch.setattr(desk.later.outbox.transport, "send", recording_send)
     say(client, signer, "PETUGAS")
     assert "MULAI" in say(client, signer, "STOP")[0], "the answer to STOP itself still goes out"
     agent = make_staff(app, "agen")

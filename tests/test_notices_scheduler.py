@@ -105,7 +105,8 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     settings = notice_settings(db, notice_plan_interval_seconds=600, notice_dispatch_interval_seconds=15)
     scheduler = build_scheduler(db, settings)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"plan_notices", "dispatch_notices"}
+    assert set(jobs) == {"plan_notices", "dispatch_notices", "summarise_signals", "fetch_media"}
+    assert jobs["summarise_signals"].trigger.interval == timedelta(days=1)
     assert jobs["plan_notices"].misfire_grace_time == 600
     assert jobs["dispatch_notices"].misfire_grace_time == 15
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())
@@ -132,11 +133,11 @@ def test_without_scheduler_dispatches_the_dispatch_job_is_not_run(db: Database) 
     """Separate dispatcher processes send: the stored dispatch job goes, the others stay."""
     build_scheduler(db, notice_settings(db)).shutdown(wait=False)
     planning_only = build_scheduler(db, notice_settings(db, scheduler_dispatches=False))
-    assert {job.id for job in planning_only.get_jobs()} == {"plan_notices"}
+    assert {job.id for job in planning_only.get_jobs()} == {"plan_notices", "summarise_signals", "fetch_media"}
     planning_only.shutdown(wait=False)
     with db.engine.connect() as conn:
         stored = set(conn.scalars(text("SELECT id FROM apscheduler_jobs")))
-    assert stored == {"plan_notices"}
+    assert stored == {"plan_notices", "summarise_signals", "fetch_media"}
 
 
 def test_the_follow_up_job_of_earlier_versions_leaves_the_store(db: Database) -> None:
@@ -145,7 +146,7 @@ def test_the_follow_up_job_of_earlier_versions_leaves_the_store(db: Database) ->
     scheduler.add_job("bot.notices.scheduler:plan_notices", "interval", seconds=60, id="retry_followups")
     scheduler.shutdown(wait=False)
     restarted = build_scheduler(db, notice_settings(db))
-    assert {job.id for job in restarted.get_jobs()} == {"plan_notices", "dispatch_notices"}
+    assert "retry_followups" not in {job.id for job in restarted.get_jobs()}
     restarted.shutdown(wait=False)
 
 
@@ -164,6 +165,7 @@ def test_a_job_stored_under_the_old_module_name_is_replaced(db: Database) -> Non
     restarted = build_scheduler(db, settings)
     assert {job.func_ref for job in restarted.get_jobs()} == {
         "bot.notices.scheduler:plan_notices", "bot.notices.scheduler:dispatch_notices",
+        "bot.notices.scheduler:summarise_signals", "bot.notices.scheduler:fetch_media",
     }
     restarted.shutdown(wait=False)
 

@@ -18,6 +18,8 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tools.fake_twilio_content import CONTENT_PATH, ERROR_INVALID_CONTENT, ContentRefused, FakeContentApi
+from tools.fake_twilio_media import FakeMediaApi
 from tools.http_stub import StubServer
 
 # The fake account's credentials and our service number, as tests and benchmarks use them.
@@ -37,7 +39,12 @@ class FakeTwilioApi:
     the answer goes out (a test can kill the sender there); `arrivals` holds the
     monotonic time each message was accepted; `now` dates messages (a test's clock).
     A template message (ContentSid) gets a body as Twilio renders one: here, simply
-    the values of its ContentVariables, one a line.
+    the values of its ContentVariables, one a line. `content` is the Content API
+    (`/v1/Content`, tools/fake_twilio_content.py): a message naming one of its
+    contents is checked against Twilio's limits and shows the content's body; with
+    `strict_content` a ContentSid it does not hold is refused.
+    `media` holds inbound messages' media (tools/fake_twilio_media.py): served with
+    the account's credentials only, deleted on DELETE.
     """
 
     failures: dict[str, tuple[int, int]] = field(default_factory=dict)
@@ -46,9 +53,14 @@ class FakeTwilioApi:
     on_create: Callable[[dict[str, Any]], None] | None = None
     arrivals: list[float] = field(default_factory=list)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    content: FakeContentApi = field(default_factory=FakeContentApi)
+    strict_content: bool = False
+    media: FakeMediaApi = field(default_factory=lambda: FakeMediaApi(TEST_ACCOUNT_SID, TEST_AUTH_TOKEN))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def respond(self, method: str, path: str, body: Any) -> tuple[int, Any]:
+        if CONTENT_PATH.match(path.split("?")[0]) and method in ("POST", "GET"):
+            return self.content.respond(method, TEST_ACCOUNT_SID, body)
         match = _MESSAGES_PATH.match(path.split("?")[0])
         if not match or method not in ("POST", "GET"):
             return 404, {"code": 20404, "message": "not found", "status": 404}
@@ -59,13 +71,20 @@ class FakeTwilioApi:
         if failure is not None:
             status, code = failure
             return status, {"code": code, "message": f"fake error {code}", "status": status}
+        content_sid = body.get("ContentSid")
+        shown = None
+        if content_sid and (self.strict_content or content_sid in self.content.contents):
+            try:
+                shown = self.content.render(content_sid, body.get("ContentVariables"))
+            except ContentRefused as exc:
+                return 400, {"code": ERROR_INVALID_CONTENT, "message": str(exc), "status": 400}
         message = {
             "sid": "SM" + secrets.token_hex(16),
             "account_sid": match.group("sid"),
             "to": to,
             "from": body.get("From"),
             "messaging_service_sid": body.get("MessagingServiceSid"),
-            "body": body.get("Body") or _rendered(body.get("ContentVariables")),
+            "body": body.get("Body") or shown or _rendered(body.get("ContentVariables")),
             "status": "queued",
             "content_sid": body.get("ContentSid"),
             "content_variables": body.get("ContentVariables"),
@@ -99,7 +118,13 @@ class FakeTwilioApi:
         }
 
     def serve(self) -> StubServer:
-        return StubServer(self.respond)
+        return StubServer(self._respond_with_headers, with_headers=True)
+
+    def _respond_with_headers(self, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+        """Media need the request's credentials (tools/fake_twilio_media.py); the rest do not."""
+        if self.media.handles(path.split("?")[0]):
+            return self.media.respond(method, path.split("?")[0], headers)
+        return self.respond(method, path, body)
 
 
 def _rendered(variables: str | None) -> str | None:

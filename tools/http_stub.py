@@ -4,18 +4,34 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
-# (status, json body) for a request: (method, path, form-or-json body)
-Responder = Callable[[str, str, Any], tuple[int, Any]]
+# (status, json body or RawReply) for a request: (method, path, form-or-json body), and
+# its headers too when the server is made `with_headers=True`.
+Responder = Callable[..., tuple[int, Any]]
+
+
+@dataclass(frozen=True)
+class RawReply:
+    """A body that is not JSON (a file, a redirect), with its own headers.
+
+    Without `send_length` the body ends when the connection closes (HTTP/1.0), as a
+    server that does not say the size up front.
+    """
+
+    content: bytes = b""
+    content_type: str = "application/octet-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    send_length: bool = True
 
 
 class StubServer:
     """Serves `responder` on 127.0.0.1 and records every request it gets."""
 
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, with_headers: bool = False) -> None:
         self.responder = responder
         self.requests: list[tuple[str, str, Any]] = []
         stub = self
@@ -29,18 +45,27 @@ class StubServer:
                 else:
                     body = {k: v[0] for k, v in parse_qs(raw).items()}
                 stub.requests.append((self.command, self.path, body))
-                status, payload = stub.responder(self.command, self.path, body)
-                data = json.dumps(payload).encode()
+                if with_headers:
+                    status, payload = stub.responder(self.command, self.path, body, dict(self.headers))
+                else:
+                    status, payload = stub.responder(self.command, self.path, body)
+                reply = payload if isinstance(payload, RawReply) else RawReply(
+                    json.dumps(payload).encode(), "application/json"
+                )
+                data = reply.content
                 try:
                     self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
+                    self.send_header("Content-Type", reply.content_type)
+                    if reply.send_length:
+                        self.send_header("Content-Length", str(len(data)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.end_headers()
                     self.wfile.write(data)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
 
-            do_GET = do_POST = _handle
+            do_GET = do_POST = do_DELETE = _handle
 
             def log_message(self, *args: Any) -> None:
                 pass

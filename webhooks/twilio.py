@@ -70,6 +70,9 @@ def messages() -> Response:
     except InvalidInbound as exc:
         abort(400, description=str(exc))
     result = _services().conversations.handle(inbound)
+    if inbound.media:
+        # Recorded with the message; fetched, checked and kept off this request's thread.
+        _services().media.fetch_soon()
     return twiml(result.replies)
 
 

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.db import Database
 from bot.channels.outbox import NETWORK_ERROR
 from bot.channels.twilio import ERROR_OPTED_OUT, PERMANENT_ERRORS, TRANSIENT_ERRORS
@@ -123,13 +124,27 @@ class DeliveryTracker:
         db: Database,
         retry: RetryPolicy | None = None,
         clock: Callable[[], datetime] = utcnow,
+        fall_back: Callable[[int], object] | None = None,
     ) -> None:
         self.db = db
         self.retry = retry or RetryPolicy()
         self.clock = clock
+        # Given a failed message's id, sends it another way if it has one
+        # (bot/channels/later.py: a 63016 reported after the send was accepted).
+        self.fall_back = fall_back
 
     def record(self, report: StatusReport) -> bool:
         """Apply a status report; False when no message or notice of ours has that id."""
+        metrics.count_provider_error(report.provider, report.error_code)
+        known, message_id = self._record(report)
+        # After the commit: the fallback reads the failure and sends on its own.
+        failed = report.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
+        if failed and message_id is not None and self.fall_back is not None:
+            self.fall_back(message_id)
+        return known
+
+    def _record(self, report: StatusReport) -> tuple[bool, int | None]:
+        """(known, the id of our message it is about, if a message rather than a notice)."""
         with self.db.session() as session:
             message = session.scalar(
                 select(Message).where(
@@ -139,9 +154,9 @@ class DeliveryTracker:
             )
             if message is None:
                 if self._record_notice(session, report):
-                    return True
+                    return True, None
                 log.info("status for unknown %s message %s", report.provider, report.provider_sid)
-                return False
+                return False, None
             if _PROGRESS.get(report.status, 0) >= _PROGRESS.get(message.status, 0):
                 message.status = report.status
             if report.error_code:
@@ -151,7 +166,7 @@ class DeliveryTracker:
                 if not contact.opted_out:
                     contact.opted_out = True
                     contact.opted_out_at = utcnow()
-            return True
+            return True, message.id
 
     def _record_notice(self, session: Session, report: StatusReport) -> bool:
         attempt = session.scalar(
@@ -176,6 +191,7 @@ class DeliveryTracker:
             self._notice_failed(session, notice, report)
         else:
             notice.provider_status = report.status
+            metrics.count_notice_move(notice.channel, notice.status, NOTICE_STATUSES.get(report.status, notice.status))
             notice.status = NOTICE_STATUSES.get(report.status, notice.status)
         return True
 
@@ -195,6 +211,7 @@ class DeliveryTracker:
             notice.not_before = now + self.retry.delay(notice.attempts)
             notice.reason = f"retrying: {failure.reason}"
         else:
+            metrics.count_notice_move(notice.channel, notice.status, NOTICE_STATUSES[report.status])
             notice.status = NOTICE_STATUSES[report.status]
             notice.reason = failure.reason
             record_permanent_failure(session, notice.to_address, failure, now)

@@ -9,6 +9,9 @@ answers, report status notices): a contact who opted out gets nothing, whoever t
 caller. Answers inside a webhook response (TwiML, e.g. the reply to STOP or MULAI
 itself) do not pass through here.
 
+Messages the app sends on its own, not as answers, come through bot/channels/later.py,
+which knows WhatsApp's 24-hour window and chooses free text, a template or SMS.
+
 Disbursement notices have an outbox of their own (bot/notices/dispatcher.py) and use two more
 things from a transport: WhatsApp templates (a `Template`, sent by content SID, since
 WhatsApp refuses free text outside the 24-hour window: error 63016), and `sent_to`,
@@ -18,10 +21,14 @@ lost in a crash can be recognised instead of repeated.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy import select
+
+from bot import metrics
 from bot.db import Database
 from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.rules.phone import mask_phone
@@ -60,6 +67,18 @@ class SentMessage:
     created_at: datetime | None
 
 
+@dataclass(frozen=True)
+class LaterFacts:
+    """How a message the app sends on its own goes, as bot/channels/later.py chose it."""
+
+    kind: str | None = None
+    variables: Mapping[str, str] = field(default_factory=dict)
+    template: Template | None = None
+    fallback_of_id: int | None = None
+    # Stored, not sent: an announcing template went, the text waits for the citizen.
+    hold: bool = False
+
+
 class ProviderUnreachable(Exception):
     """The provider could not be asked; the question stays open."""
 
@@ -93,17 +112,34 @@ def provider_for(transport: Transport, channel: str) -> str:
 class Outbox:
     """Stores, then sends, messages that are not answers inside a webhook response."""
 
-    def __init__(self, db: Database, transport: Transport) -> None:
+    def __init__(self, db: Database, transport: Transport, templates: Mapping[str, str] | None = None) -> None:
         self.db = db
         self.transport = transport
+        # The approved WhatsApp template of each kind of later message, by kind name:
+        # configuration of this provider, applied by bot/channels/later.py.
+        self.templates = dict(templates or {})
 
-    def send(self, contact_id: int, body: str, channel: str, in_reply_to_id: int | None = None) -> Message:
+    def send(
+        self,
+        contact_id: int,
+        body: str,
+        channel: str,
+        in_reply_to_id: int | None = None,
+        later: LaterFacts | None = None,
+        buttons: Template | None = None,
+    ) -> Message:
         """Store the message, then send it, unless the contact has sent STOP.
 
         To an opted-out contact the message is stored as `opted_out` and never reaches
         the transport: the record shows what would have been said, the citizen's phone
         shows nothing. Callers read the outcome from the returned message's status.
+        Messages the app sends on its own carry `later` (bot/channels/later.py decides
+        it): a held message is stored and sent only by `release_held`. A second fallback
+        for the same message raises IntegrityError before anything is sent.
+        An answer that offers choices on WhatsApp goes as `buttons`, the content
+        that shows them (bot/channels/buttons.py); `body` is its text.
         """
+        later = later or LaterFacts()
         with self.db.session() as session:
             contact = session.get_one(Contact, contact_id)
             message = Message(
@@ -113,16 +149,56 @@ class Outbox:
                 provider=provider_for(self.transport, channel),
                 body=body,
                 in_reply_to_id=in_reply_to_id,
-                status=MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED,
+                status=(
+                    MessageStatus.OPTED_OUT
+                    if contact.opted_out
+                    else MessageStatus.HELD if later.hold else MessageStatus.QUEUED
+                ),
+                later_kind=later.kind,
+                template_sid=later.template.content_sid if later.template else None,
+                template_variables=dict(later.variables) if later.kind else None,
+                fallback_of_id=later.fallback_of_id,
             )
             session.add(message)
             to = contact.address
         if message.status == MessageStatus.OPTED_OUT:
             log.info("message %d to %s not sent: the contact sent STOP", message.id, mask_phone(to))
             return message
-        result = self.transport.send(to, body, channel)
+        if message.status == MessageStatus.HELD:
+            return message
+        return self._hand_over(message.id, to, body, channel, later.template or buttons)
+
+    def release_held(self, contact_id: int) -> list[Message]:
+        """Send what was held for this contact: they have just written, WhatsApp's window is open."""
         with self.db.session() as session:
-            stored = session.get_one(Message, message.id)
+            held = session.scalars(
+                select(Message.id)
+                .where(Message.contact_id == contact_id, Message.status == MessageStatus.HELD)
+                .order_by(Message.id)
+            ).all()
+        return [self._send_held(message_id) for message_id in held]
+
+    def _send_held(self, message_id: int) -> Message:
+        with self.db.session() as session:
+            message = session.get_one(Message, message_id)
+            contact = session.get_one(Contact, message.contact_id)
+            if contact.opted_out:
+                message.status = MessageStatus.OPTED_OUT
+                return message
+            message.status = MessageStatus.QUEUED
+            to, body, channel = contact.address, message.body, message.channel
+        return self._hand_over(message_id, to, body, channel, None)
+
+    def _hand_over(
+        self, message_id: int, to: str, body: str, channel: str, template: Template | None
+    ) -> Message:
+        if template is None:
+            result = self.transport.send(to, body, channel)
+        else:
+            result = self.transport.send(to, body, channel, template)
+        metrics.count_provider_error(result.provider, result.error_code)
+        with self.db.session() as session:
+            stored = session.get_one(Message, message_id)
             stored.provider_sid = result.sid
             stored.status = result.status
             stored.error_code = result.error_code

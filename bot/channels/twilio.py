@@ -102,14 +102,37 @@ def parse_inbound(form: Mapping[str, str]) -> InboundMessage:
         provider=PROVIDER,
         provider_sid=sid,
         sender=sender,
-        body=form.get("Body") or "",
+        body=tapped_answer(form) or form.get("Body") or "",
         media=media,
     )
+
+
+def tapped_answer(form: Mapping[str, str]) -> str:
+    """What a tapped WhatsApp button or list item sends: its id (our payload, the
+    typed answer it stands for), which Twilio posts as ButtonPayload for a quick
+    reply and ListId for a list item, beside the shown title in Body. Empty for a
+    typed message."""
+    return (form.get("ButtonPayload") or form.get("ListId") or "").strip()
 
 
 def valid_sid(sid: str) -> bool:
     """Whether `sid` could be one of Twilio's message ids."""
     return bool(_SID_RE.fullmatch(sid))
+
+
+def make_client(settings: Settings) -> Client:
+    """The real twilio client, with a timeout, at TWILIO_API_BASE when set (a local fake).
+
+    The Messages API (`api`) and the Content API (`content`) are separate domains
+    of the client; both are pointed at the same base.
+    """
+    # The twilio client waits forever unless given a timeout.
+    http = TwilioHttpClient(timeout=settings.twilio_http_timeout, logger=_twilio_http_log)
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http)
+    if settings.twilio_api_base:
+        client.api.base_url = settings.twilio_api_base
+        client.content.base_url = settings.twilio_api_base
+    return client
 
 
 class TwilioTransport:
@@ -119,13 +142,7 @@ class TwilioTransport:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        # The twilio client waits forever unless given a timeout.
-        http = TwilioHttpClient(timeout=settings.twilio_http_timeout, logger=_twilio_http_log)
-        self.client = Client(
-            settings.twilio_account_sid, settings.twilio_auth_token, http_client=http
-        )
-        if settings.twilio_api_base:
-            self.client.api.base_url = settings.twilio_api_base
+        self.client = make_client(settings)
         self.status_callback = (
             f"{settings.public_base_url}/webhooks/twilio/status"
             if settings.public_base_url

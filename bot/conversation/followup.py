@@ -34,6 +34,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from bot import metrics
 from bot.conversation.models import Message, MessageStatus
 from bot.conversation.turns import Turns, TurnPolicy
 from bot.services import Services
@@ -50,14 +51,15 @@ def answer_waiting(services: Services, turns: Turns, message_id: int, now: datet
     if not turns.settle(claim, status, now=now):
         log.warning("answer to message %d overran its claim; not sent", message_id)
         return None
+    with services.db.session() as session:
+        contact_id, channel, received_at = session.execute(
+            select(Message.contact_id, Message.channel, Message.created_at).where(Message.id == message_id)
+        ).one()
+    metrics.count_followup(channel, status, received_at)
     if status == MessageStatus.NEEDS_FOLLOWUP:
         return status
-    with services.db.session() as session:
-        contact_id, channel = session.execute(
-            select(Message.contact_id, Message.channel).where(Message.id == message_id)
-        ).one()
     for text in texts:
-        sent = services.outbox.send(contact_id, text, channel, in_reply_to_id=message_id)
+        sent = services.conversations.send_reply(contact_id, text, channel, in_reply_to_id=message_id)
         if sent.status == MessageStatus.FAILED:
             log.warning("answer to message %d not delivered: %s", message_id, sent.error_code)
     log.info("answer to message %d: %s, %d message(s) sent", message_id, status, len(texts))

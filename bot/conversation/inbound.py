@@ -3,6 +3,9 @@
 An answer Rasa gives within RASA_REPLY_BUDGET goes back in the webhook's response;
 a later one, or one for a message queued behind its sender's earlier message or a
 busy process, goes out through the provider's API (bot/conversation/followup.py).
+So does a WhatsApp answer with buttons to tap (bot/channels/buttons.py), which TwiML
+cannot carry: the webhook then answers at once with nothing, and the whole turn
+follows through the API, in order.
 
 Every provider adapter (Twilio webhook, Kannel) turns its request into an
 `InboundMessage` and calls `Conversations.handle`; none of them sees the database.
@@ -23,7 +26,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from bot.channels.outbox import Outbox
+from bot import metrics
+from bot.channels.buttons import ButtonContents
+from bot.channels.outbox import Outbox, Template
 from bot.conversation import replies
 from bot.conversation.turns import Claim, Turns, TurnPolicy
 from bot.config import Settings
@@ -38,12 +43,14 @@ from bot.handoff.service import (
 )
 from bot.handoff.models import HandoffReason
 from bot.conversation.limits import InboundPolicy, Verdict, check_inbound
+from bot.conversation.choices import Reply, choices_of, with_choices_of
 from bot.conversation.keywords import free_text_input, keyword_for, keyword_payload
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.phone import Address, parse_address
 from bot.conversation.rasa_client import RasaClient, RasaUnavailable
 from bot.rules.smstext import format_for_channel
 from bot.conversation.subscriptions import set_opted_out
+from bot.media.intake import record_media
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +70,9 @@ _SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").
 
 
 # A turn's answer: the texts, the message's new status, and whether Rasa failed it.
-_Outcome = tuple[list[str], str, bool]
+# A status of None: the answer is not for the webhook's response (it goes by the API).
+_Outcome = tuple[list[str], "str | None", bool]
+_BY_API: _Outcome = ([], None, False)
 
 
 class _Handover:
@@ -172,13 +181,21 @@ class Conversations:
     """
 
     def __init__(
-        self, db: Database, rasa: RasaClient, settings: Settings, escalations: Escalations, outbox: Outbox
+        self,
+        db: Database,
+        rasa: RasaClient,
+        settings: Settings,
+        escalations: Escalations,
+        outbox: Outbox,
+        buttons: ButtonContents | None = None,
     ) -> None:
         self.db = db
         self.rasa = rasa
         self.settings = settings
         self.escalations = escalations
         self.outbox = outbox
+        # WhatsApp's buttons and lists (Twilio contents); None sends choices as text.
+        self.buttons = buttons
         self.inbound_policy = InboundPolicy.from_settings(settings)
         if not 0 < settings.rasa_reply_budget <= _MAX_REPLY_BUDGET:
             raise ValueError(
@@ -203,6 +220,7 @@ class Conversations:
                 slot.release()
 
     def _handle(self, inbound: InboundMessage, address: Address, body: str, slot: _Slot) -> InboundResult:
+        started = time.monotonic()
         try:
             stored = self._store_inbound(inbound, address, body, slot)
             if stored is None or stored.claim is None:
@@ -210,14 +228,21 @@ class Conversations:
                 # not held while a replay waits or a queued message is handed on.
                 slot.release()
             if stored is None:
+                metrics.count_inbound(address.channel, metrics.DUPLICATE)
                 return InboundResult(self._replay(inbound), duplicate=True)
         except OperationalError as exc:
             # Nothing could be stored, so nothing may be processed: ask for a resend.
             log.error("database unavailable, inbound message not stored: %s", exc.__class__.__name__)
+            metrics.count_inbound(address.channel, metrics.STORAGE_DOWN)
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
         answer, status = self._answer(stored, body.strip(), bool(inbound.media), self._ask_within_budget)
+        if stored.channel == Channel.WHATSAPP:
+            # The message opened WhatsApp's window: what waited for it goes now (after
+            # `_answer`, so a STOP holds it back).
+            self.outbox.release_held(stored.contact_id)
         if status is None:
             # Queued, or Rasa is slow: the answer follows through the provider's API.
+            metrics.count_inbound(stored.channel, metrics.QUEUED)
             return InboundResult([])
         texts = [format_for_channel(text, stored.channel) for text in answer]
         try:
@@ -225,6 +250,7 @@ class Conversations:
         except OperationalError as exc:
             log.error("replies to message %d not stored, retrying: %s", stored.message_id, exc.__class__.__name__)
             threading.Thread(target=self._store_replies_later, args=(stored, texts, status), daemon=True).start()
+        metrics.count_inbound(stored.channel, status, started)
         return InboundResult(texts)
 
     def answer_stored(self, message_id: int, earlier: str) -> tuple[list[str], str]:
@@ -251,7 +277,28 @@ class Conversations:
         # come first, as in `handle`: they must work while Rasa is down.
         ask = functools.partial(self._ask_claimed, earlier=earlier)
         answer, status = self._answer(stored, text, has_media, ask)
-        return [format_for_channel(reply, stored.channel) for reply in answer], status or MessageStatus.NEEDS_FOLLOWUP
+        texts = [with_choices_of(format_for_channel(reply, stored.channel), reply) for reply in answer]
+        return texts, status or MessageStatus.NEEDS_FOLLOWUP
+
+    def send_reply(self, contact_id: int, text: str, channel: str, in_reply_to_id: int | None = None) -> Message:
+        """Send one answer through the outbox; on WhatsApp its choices as buttons to tap.
+
+        Should the content message fail, the same text goes again as plain text: it
+        holds the numbered choices, which the citizen can type.
+        """
+        template = self._buttons_for(text, channel)
+        sent = self.outbox.send(contact_id, text, channel, in_reply_to_id, buttons=template)
+        if template is not None and sent.status == MessageStatus.FAILED:
+            log.warning("buttons for message %s failed (%s); sent as text", in_reply_to_id, sent.error_code)
+            sent = self.outbox.send(contact_id, text, channel, in_reply_to_id)
+        return sent
+
+    def _buttons_for(self, text: str, channel: str) -> Template | None:
+        """The content that shows `text`'s choices to tap; None when it goes as text alone
+        (SMS, no choices, too many to show, or the contents are not at Twilio)."""
+        if channel != Channel.WHATSAPP or self.buttons is None or not choices_of(text):
+            return None
+        return self.buttons.template_for(format_for_channel(text, channel), choices_of(text))
 
     def _answer(self, stored: _Stored, text: str, has_media: bool, ask: _Ask) -> tuple[list[str], str | None]:
         keyword = keyword_payload(text) if text else None
@@ -344,7 +391,12 @@ class Conversations:
                 log.warning("message %d kept for follow-up: %s", stored.message_id, exc)
                 apology = [] if exc.maybe_ran else [replies.SERVICE_DOWN]
                 outcome = (apology, MessageStatus.NEEDS_FOLLOWUP, True)
-            if not handover.give(outcome):
+            if self._offers_buttons(stored, outcome):
+                # TwiML cannot carry buttons: the webhook answers Twilio at once with
+                # nothing, and this thread sends the whole turn by the API, in order.
+                handover.give(_BY_API)
+                self._send_late(stored, claim, outcome)
+            elif not handover.give(outcome):
                 self._send_late(stored, claim, outcome)
         except Exception:  # noqa: BLE001 - a slot thread must log, never die silently
             log.exception("message %d: the Rasa turn failed", stored.message_id)
@@ -354,8 +406,14 @@ class Conversations:
         finally:
             stored.slot.release()
 
+    def _offers_buttons(self, stored: _Stored, outcome: "_Outcome") -> bool:
+        """Whether the turn's answer has buttons to show, which only the API can send."""
+        texts, _, failed = outcome
+        return not failed and any(self._buttons_for(text, stored.channel) for text in texts)
+
     def _send_late(self, stored: _Stored, claim: Claim, outcome: "_Outcome") -> None:
-        """Send through the provider's API an answer the webhook no longer waited for.
+        """Send through the provider's API an answer the webhook no longer waited for, or
+        one with buttons, which its response could not carry.
 
         A turn that failed late sends no apology: nobody is told the service is busy;
         the answer workers try again.
@@ -369,7 +427,9 @@ class Conversations:
         if failed:
             return
         for text in texts:
-            self.outbox.send(stored.contact_id, format_for_channel(text, stored.channel), stored.channel, stored.message_id)
+            formatted = with_choices_of(format_for_channel(text, stored.channel), text)
+            self.send_reply(stored.contact_id, formatted, stored.channel, stored.message_id)
+        metrics.count_late_answer(stored.channel, claim.claimed_at)
 
     def _ask_now(self, stored: _Stored, payload: str) -> tuple[list[str], str]:
         """Rasa's answer to a turn this process has claimed; raises RasaUnavailable."""
@@ -380,7 +440,8 @@ class Conversations:
             # follow-up finds the turn in Rasa's tracker by it.
             {"channel": stored.channel, "message_id": stored.message_id},
         )
-        return self._joined([r.text for r in bot_replies if r.text], stored.channel), MessageStatus.ANSWERED
+        texts = [Reply(r.text, r.choices) for r in bot_replies if r.text]
+        return self._joined(texts, stored.channel), MessageStatus.ANSWERED
 
     def _ask_claimed(self, stored: _Stored, payload: str, earlier: str) -> tuple[list[str], str]:
         """The answer worker's way to Rasa: the turn is claimed, and nobody waits on a webhook.
@@ -449,6 +510,7 @@ class Conversations:
                         )
                         .returning(Message.id)
                     )
+                    record_media(session, message_id, inbound.media, now)
                     handoff = attach_inbound(session, contact_id, now)
                     verdict = check_inbound(session, contact_id, message_id, now, self.inbound_policy)
                     claim = self.turns.claim_in(session, message_id, contact_id, fresh=True) if slot.held else None

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from bot.conversation.choices import Choice
 from bot.rules.nik import compact_niks
 
 
@@ -25,6 +26,8 @@ class Argument:
     NIK = "nik"  # digits, passed on even when not 16 of them: the form says what is wrong
     TICKET = "ticket_ref"
     REPORT = "report_text"  # the whole report in one SMS: "ADU Nama NIK Alamat Isi"
+    NAME = "status_name"  # status without a NIK: "NAMA Euis Komalasari DESA Sukamaju"
+    VILLAGE = "status_village"  # travels with NAME, never on its own
 
 
 @dataclass(frozen=True)
@@ -33,7 +36,9 @@ class Keyword:
 
     A menu line left empty keeps the keyword out of that menu (MULAI shares STOP's
     line). `without_rasa` marks the keywords the core answers itself, so they work
-    while Rasa is down or a person has the chat.
+    while Rasa is down or a person has the chat. `menu_choice` describes the keyword
+    in the WhatsApp menu's list to tap; empty keeps it out of the list (STOP is
+    typed, never tapped by mistake).
     """
 
     words: tuple[str, ...]
@@ -42,6 +47,7 @@ class Keyword:
     sms_menu: str = ""
     whatsapp_menu: str = ""
     without_rasa: bool = False
+    menu_choice: str = ""
 
     @property
     def payload(self) -> str:
@@ -58,14 +64,27 @@ KEYWORDS: tuple[Keyword, ...] = (
         ("CEK",), "check_status", Argument.NIK,
         "CEK spasi NIK: status",
         "*CEK <NIK>*: cek status kepesertaan bansos\n   contoh: CEK 3201xxxxxxxxxxxx",
+        menu_choice="Cek status kepesertaan bansos",
     ),
-    Keyword(("JADWAL",), "ask_disbursement_schedule", Argument.NONE, "JADWAL: jadwal cair", "*JADWAL*: jadwal pencairan berikutnya"),
-    Keyword(("RIWAYAT",), "ask_disbursement_history", Argument.NONE, "RIWAYAT: riwayat bansos", "*RIWAYAT*: riwayat penyaluran bansos"),
-    Keyword(("USUL",), "submit_usul", Argument.REPORT, "USUL: usulkan penerima", "*USUL*: usulkan keluarga yang layak dibantu"),
-    Keyword(("SANGGAH",), "submit_sanggah", Argument.REPORT, "SANGGAH: sanggah penerima", "*SANGGAH*: sanggah penerima yang tidak layak"),
-    Keyword(("ADU",), "file_complaint", Argument.REPORT, "ADU: pengaduan", "*ADU*: sampaikan pengaduan"),
-    Keyword(("TIKET",), "check_ticket", Argument.TICKET, "TIKET spasi nomor: cek laporan", "*TIKET <nomor>*: cek perkembangan laporan"),
-    Keyword(("PETUGAS",), "request_human", Argument.NONE, "PETUGAS: hubungi petugas", "*PETUGAS*: bicara dengan petugas", without_rasa=True),
+    Keyword(
+        ("NAMA",), "check_status_by_name", Argument.NAME,
+        "NAMA: cek tanpa NIK",
+        "*NAMA <nama> DESA <desa>*: cek status tanpa NIK\n   contoh: NAMA Siti Aminah DESA Sukamaju",
+    ),
+    Keyword(("JADWAL",), "ask_disbursement_schedule", Argument.NONE, "JADWAL: jadwal cair", "*JADWAL*: jadwal pencairan berikutnya",
+            menu_choice="Jadwal pencairan berikutnya"),
+    Keyword(("RIWAYAT",), "ask_disbursement_history", Argument.NONE, "RIWAYAT: riwayat bansos", "*RIWAYAT*: riwayat penyaluran bansos",
+            menu_choice="Riwayat penyaluran bansos"),
+    Keyword(("USUL",), "submit_usul", Argument.REPORT, "USUL: usulkan penerima", "*USUL*: usulkan keluarga yang layak dibantu",
+            menu_choice="Usulkan keluarga yang layak dibantu"),
+    Keyword(("SANGGAH",), "submit_sanggah", Argument.REPORT, "SANGGAH: sanggah penerima", "*SANGGAH*: sanggah penerima yang tidak layak",
+            menu_choice="Sanggah penerima yang tidak layak"),
+    Keyword(("ADU",), "file_complaint", Argument.REPORT, "ADU: pengaduan", "*ADU*: sampaikan pengaduan",
+            menu_choice="Sampaikan pengaduan"),
+    Keyword(("TIKET",), "check_ticket", Argument.TICKET, "TIKET spasi nomor: cek laporan", "*TIKET <nomor>*: cek perkembangan laporan",
+            menu_choice="Cek perkembangan laporan"),
+    Keyword(("PETUGAS",), "request_human", Argument.NONE, "PETUGAS: hubungi petugas", "*PETUGAS*: bicara dengan petugas", without_rasa=True,
+            menu_choice="Bicara dengan petugas"),
     Keyword(
         ("STOP", "BERHENTI"), "opt_out", Argument.NONE,
         "STOP/MULAI: henti/mulai SMS", "*STOP* / *MULAI*: berhenti / mulai lagi pemberitahuan", without_rasa=True,
@@ -89,6 +108,11 @@ def keyword_for(intent: str) -> Keyword:
     return _BY_INTENT[intent]
 
 
+def menu_choices() -> list[Choice]:
+    """The WhatsApp menu's list to tap: each keyword sends itself, as if typed."""
+    return [Choice(k.words[0], k.words[0], k.menu_choice) for k in KEYWORDS if k.menu_choice]
+
+
 def sms_menu() -> str:
     """The SMS menu: one line per keyword, within two GSM-7 segments."""
     return "\n".join([_SMS_MENU_HEAD] + [k.sms_menu for k in KEYWORDS if k.sms_menu])
@@ -103,6 +127,8 @@ def whatsapp_menu() -> str:
 _KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)\b[\s:.,-]*(.*?)\s*$", re.DOTALL)
 _NUMBER_RE = re.compile(r"[\d][\d\s.\-]*")
 _REF_CHARS_RE = re.compile(r"[A-Za-z0-9\-]{1,24}")
+_PLACE_WORD = r"(?:DESA|DS\.?|KELURAHAN|KEL\.?)"
+_PLACE_WORD_RE = re.compile(rf"\s{_PLACE_WORD}\s", re.IGNORECASE)
 _TICKET_RE = re.compile(r"\b(USL|SGH|ADU)-?(\d{8})-?([A-HJ-NP-Z2-9]{4})\b", re.IGNORECASE)
 
 
@@ -110,9 +136,9 @@ def keyword_payload(text: str) -> str | None:
     """The Rasa payload for a keyword message, or None when `text` is not one.
 
     Only the first word counts, and only when what follows fits that keyword
-    (`CEK` takes a NIK, `TIKET` a reference, `USUL`/`SANGGAH`/`ADU` a report, the rest
-    nothing), so ordinary sentences that merely start with "cek" or "stop" still go to
-    the NLU. A reference sent alone (`ADU-20261123-K7QX`) asks after that report
+    (`CEK` takes a NIK, `TIKET` a reference, `USUL`/`SANGGAH`/`ADU` a report, `NAMA` a
+    name and a village, the rest nothing), so ordinary sentences that merely start
+    with "cek" or "stop" still go to the NLU. A reference sent alone (`ADU-20261123-K7QX`) asks after that report
     rather than starting a new complaint.
     """
     reference = _TICKET_RE.fullmatch(text.strip())
@@ -125,9 +151,17 @@ def keyword_payload(text: str) -> str | None:
     if keyword is None:
         return None
     rest = match.group(2)
+    if keyword.argument == Argument.NIK and rest.split(" ")[0].upper() == "NAMA":
+        # "CEK NAMA ..." reads as "NAMA ...".
+        return keyword_payload(rest)
     entities: dict[str, str] = {}
     if rest:
-        if keyword.argument == Argument.NIK and _NUMBER_RE.fullmatch(rest):
+        if keyword.argument == Argument.NAME:
+            name_village = _name_and_village(rest)
+            if name_village is None:
+                return None
+            entities[Argument.NAME], entities[Argument.VILLAGE] = name_village
+        elif keyword.argument == Argument.NIK and _NUMBER_RE.fullmatch(rest):
             entities[Argument.NIK] = re.sub(r"\D", "", rest)[:32]
         elif keyword.argument == Argument.TICKET and _REF_CHARS_RE.fullmatch(rest):
             ref = _TICKET_RE.fullmatch(rest)
@@ -138,6 +172,26 @@ def keyword_payload(text: str) -> str | None:
         else:
             return None
     return _payload(keyword.intent, entities)
+
+
+def _name_and_village(rest: str) -> tuple[str, str] | None:
+    """Name and village from "Siti Aminah DESA Sukamaju" (or "#" or "," between them).
+
+    Without the word DESA/KEL or a separator the split would be a guess, so the
+    message is left to the NLU ("nama saya Siti" is a sentence, not a keyword).
+    """
+    if "#" in rest or "," in rest:
+        name, village = re.split(r"\s*[#,]\s*", rest, maxsplit=1)
+        village = re.sub(rf"^{_PLACE_WORD}\s+", "", village, flags=re.IGNORECASE)
+    else:
+        parts = _PLACE_WORD_RE.split(f" {rest} ", maxsplit=1)
+        if len(parts) < 2:
+            return None
+        name, village = parts
+    name, village = " ".join(name.split()), " ".join(village.split())
+    if not name or not village or any(ch.isdigit() for ch in name + village):
+        return None
+    return name[:100], village[:100]
 
 
 def _canonical_reference(match: re.Match[str]) -> str:

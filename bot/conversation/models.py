@@ -68,6 +68,9 @@ class MessageStatus:
     FAILED = "failed"
     # Stored instead of sent: the contact had sent STOP and not MULAI since.
     OPTED_OUT = "opted_out"
+    # Outside WhatsApp's window, announced by a template: sent when the citizen writes
+    # back (bot/channels/later.py).
+    HELD = "held"
     # An inbound message whose request is (or was, if it died) still at work on it.
     IN_PROGRESS = (RECEIVED, AT_RASA)
 
@@ -100,6 +103,7 @@ class Message(Base):
         UniqueConstraint("provider", "provider_sid", name="uq_messages_provider_sid"),
         Index("ix_messages_contact_created", "contact_id", "created_at"),
         Index("ix_messages_status", "status"),
+        Index("ix_messages_fallback_of", "fallback_of_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,6 +119,13 @@ class Message(Base):
     media: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(24))
     error_code: Mapped[Optional[str]] = mapped_column(String(16), default=None)
+    # A message the app sent on its own (bot/channels/later.py): its kind and template
+    # variables (kept to fall back with), the template it went as, if any, and the
+    # message it replaced after a failure; a message is replaced at most once.
+    later_kind: Mapped[Optional[str]] = mapped_column(String(24), default=None)
+    template_sid: Mapped[Optional[str]] = mapped_column(String(64), default=None)
+    template_variables: Mapped[Optional[dict[str, str]]] = mapped_column(JSON, default=None)
+    fallback_of_id: Mapped[Optional[int]] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -25,6 +25,9 @@ from typing import Any
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from bot import metrics
+from bot.conversation.choices import Choice, from_buttons
+
 log = logging.getLogger(__name__)
 # Seconds the in-form check may take while a webhook waits for it.
 _FORM_CHECK_TIMEOUT = 2.0
@@ -70,6 +73,8 @@ class RasaUnavailable(RuntimeError):
 class BotReply:
     text: str
     image: str | None = None
+    # The answers the reply offers to tap (its Rasa buttons), bot/conversation/choices.py.
+    choices: tuple[Choice, ...] = ()
 
 
 class RasaClient:
@@ -128,13 +133,15 @@ class RasaClient:
                 maybe_ran = not _never_connected(exc)
             else:
                 maybe_ran = isinstance(exc, requests.Timeout)
+            metrics.count_rasa_error(exc)
             raise RasaUnavailable(f"rasa request failed: {exc.__class__.__name__}", maybe_ran) from exc
         replies = [
-            BotReply(text=item.get("text") or "", image=item.get("image"))
+            BotReply(text=item.get("text") or "", image=item.get("image"), choices=from_buttons(item.get("buttons")))
             for item in body
             if isinstance(item, dict) and (item.get("text") or item.get("image"))
         ]
         if not replies:
+            metrics.count_rasa_error(None)
             raise RasaUnavailable("rasa answered with no messages")
         return replies
 

@@ -22,3 +22,13 @@ TOO_MANY_MESSAGES = (
     "Maaf, terlalu banyak pesan dari nomor ini dalam waktu singkat. Mohon tunggu "
     "sebentar, lalu kirim lagi satu pesan. Darurat: hubungi 171."
 )
+
+# An attachment that is not kept as evidence (bot/media/intake.py); {limit} is MEDIA_MAX_BYTES.
+MEDIA_WRONG_TYPE = (
+    "Maaf, lampiran Bapak/Ibu tidak kami simpan karena jenisnya tidak didukung. "
+    "Kirim bukti sebagai foto (JPG, PNG) atau PDF, paling besar {limit}."
+)
+MEDIA_TOO_BIG = (
+    "Maaf, lampiran Bapak/Ibu terlalu besar (lebih dari {limit}) dan tidak kami simpan. "
+    "Mohon kirim foto yang lebih kecil atau PDF paling besar {limit}."
+)

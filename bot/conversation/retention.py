@@ -3,7 +3,9 @@
 What goes, once older than the retention period (365 days unless the operator says
 otherwise): every chat message in or out, the links that marked some of them as
 staff replies, and contacts (phone numbers) left with nothing: no message, no report,
-no handoff. What stays: reports and their history (the programme must answer for each
+no handoff. Photos and PDFs sent with those messages go with them, our stored copies
+included (bot/media/), unless a report keeps one as evidence. What stays: reports and
+their history and evidence (the programme must answer for each
 usul, sanggah and pengaduan), handoff records (who handled which escalation and how
 it ended), the audit log, and contacts who opted out, because forgetting a STOP would
 mean messaging them again. NIK look-up counters delete themselves after 24 hours.
@@ -25,7 +27,9 @@ from sqlalchemy.orm import Session
 from bot.db import Database
 from bot.handoff.models import Handoff, HandoffMessage
 from bot.conversation.models import Contact, Message, utcnow
-from bot.reports.models import Report
+from bot.media.models import MediaItem
+from bot.media.store import MediaStore
+from bot.reports.models import Report, ReportAttachment
 from bot.handoff.staff_models import StaffLoginSession
 
 DEFAULT_RETENTION_DAYS = 365
@@ -42,6 +46,7 @@ class PurgeReport:
     contacts: int
     staff_sessions: int
     dry_run: bool
+    media_files: int = 0
 
 
 def _dead_staff_sessions(now: datetime) -> Select[tuple[int]]:
@@ -65,16 +70,43 @@ def _forgettable_contacts(cutoff: datetime) -> Select[tuple[int]]:
     )
 
 
+def _media_without_evidence(message_ids: Select[tuple[int]] | list[int]) -> Select[tuple[int, str]]:
+    """Media items of these messages that no report keeps as evidence."""
+    return select(MediaItem.id, MediaItem.key).where(
+        MediaItem.message_id.in_(message_ids),
+        MediaItem.source_url.not_in(select(ReportAttachment.url)),
+    )
+
+
 def _count(session: Session, query: Select[tuple[int]]) -> int:
     return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
-def _delete_batch(db: Database, cutoff: datetime, batch: int) -> tuple[int, int]:
-    """Delete one batch of old messages; (messages, staff-reply links) deleted."""
+def _delete_batch(db: Database, media_store: MediaStore, cutoff: datetime, batch: int) -> tuple[int, int, int]:
+    """Delete one batch of old messages; (messages, staff-reply links, media files) deleted.
+
+    Media files are deleted before their rows commit: should the batch fail after,
+    the rows stay and the next purge deletes them, the data itself already gone.
+    """
     with db.session() as session:
         ids = list(session.scalars(_old_messages(cutoff).order_by(Message.id).limit(batch)))
         if not ids:
-            return 0, 0
+            return 0, 0, 0
+        media = session.execute(_media_without_evidence(ids)).all()
+        for item in media:
+            media_store.delete(item.key)
+        session.execute(
+            delete(MediaItem)
+            .where(MediaItem.id.in_([item.id for item in media]))
+            .execution_options(synchronize_session=False)
+        )
+        # Evidence of a report stays with the report; it only forgets the message.
+        session.execute(
+            update(MediaItem)
+            .where(MediaItem.message_id.in_(ids))
+            .values(message_id=None)
+            .execution_options(synchronize_session=False)
+        )
         links = session.execute(delete(HandoffMessage).where(HandoffMessage.message_id.in_(ids)))
         # A newer reply keeps its text; it only forgets which deleted message it answered.
         session.execute(
@@ -86,7 +118,7 @@ def _delete_batch(db: Database, cutoff: datetime, batch: int) -> tuple[int, int]
         session.execute(
             delete(Message).where(Message.id.in_(ids)).execution_options(synchronize_session=False)
         )
-        return len(ids), links.rowcount
+        return len(ids), links.rowcount, len(media)
 
 
 def purge_chats(
@@ -95,8 +127,10 @@ def purge_chats(
     dry_run: bool = False,
     now: datetime | None = None,
     batch: int = BATCH_SIZE,
+    *,
+    media_store: MediaStore,
 ) -> PurgeReport:
-    """Delete chat messages older than `retention_days` and contacts left with nothing."""
+    """Delete chat messages older than `retention_days`, their media, and contacts left with nothing."""
     if retention_days < 1:
         raise ValueError("the retention period must be at least one day")
     now = now or utcnow()
@@ -112,14 +146,16 @@ def purge_chats(
                 _count(session, _forgettable_contacts(cutoff)),
                 _count(session, _dead_staff_sessions(now)),
                 dry_run=True,
+                media_files=_count(session, _media_without_evidence(old)),
             )
-    messages = links = 0
+    messages = links = media_files = 0
     while True:
-        deleted, deleted_links = _delete_batch(db, cutoff, batch)
+        deleted, deleted_links, deleted_media = _delete_batch(db, media_store, cutoff, batch)
         if not deleted:
             break
         messages += deleted
         links += deleted_links
+        media_files += deleted_media
     with db.session() as session:
         contacts = session.execute(
             delete(Contact)
@@ -131,4 +167,4 @@ def purge_chats(
             .where(StaffLoginSession.id.in_(_dead_staff_sessions(now)))
             .execution_options(synchronize_session=False)
         ).rowcount
-    return PurgeReport(cutoff, messages, links, contacts, sessions, dry_run=False)
+    return PurgeReport(cutoff, messages, links, contacts, sessions, dry_run=False, media_files=media_files)

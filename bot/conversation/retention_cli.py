@@ -10,6 +10,7 @@ import click
 from bot.config import load_settings
 from bot.db import Database
 from bot.conversation.retention import DEFAULT_RETENTION_DAYS, PurgeReport, purge_chats
+from bot.media.store import make_media_store
 
 
 def describe(report: PurgeReport) -> str:
@@ -17,8 +18,9 @@ def describe(report: PurgeReport) -> str:
     return (
         f"{'dry run: ' if report.dry_run else ''}{verb} {report.messages} chat messages from "
         f"before {report.cutoff:%Y-%m-%d %H:%M} UTC, {report.staff_reply_links} staff-reply "
-        f"links, {report.contacts} contacts left with nothing and {report.staff_sessions} ended "
-        "staff sign-ins; reports, handoff records, "
+        f"links, {report.contacts} contacts left with nothing, {report.media_files} stored "
+        f"photos/PDFs and {report.staff_sessions} ended staff sign-ins; reports with their evidence, "
+        "handoff records, "
         "the audit log and opted-out numbers are kept"
     )
 
@@ -33,9 +35,11 @@ def describe(report: PurgeReport) -> str:
 )
 @click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
 def purge(days: int, dry_run: bool) -> None:
-    """Delete chat messages older than the retention period (UU PDP: destroy on expiry)."""
-    db = Database.from_settings(load_settings())
+    """Delete chat messages and their media older than the retention period (UU PDP: destroy on expiry)."""
+    settings = load_settings()
+    db = Database.from_settings(settings)
     try:
-        click.echo(describe(purge_chats(db, retention_days=days, dry_run=dry_run)))
+        store = make_media_store(settings)
+        click.echo(describe(purge_chats(db, retention_days=days, dry_run=dry_run, media_store=store)))
     finally:
         db.dispose()

@@ -45,15 +45,20 @@ class AuditAction:
     HAND_BACK = "hand_back"
     CLOSE = "close"
     VIEW_REPORT = "view_report"
+    # A citizen's photo or PDF opened from a chat or a report (bot/media/staff.py).
+    VIEW_MEDIA = "view_media"
     REPORT_STATUS = "report_status"
     EXPORT_REPORTS = "export_reports"
+    EXPORT_CONVERSATIONS = "export_conversations"
+    # Written when a conversation export's stream ends, with how many rows left.
+    EXPORT_FINISHED = "export_finished"
     IMPORT = "import"
     VIEW_AUDIT = "view_audit"
 
     ALL = (
         LOGIN, LOGIN_FAILED, ACCOUNT_LOCKED, LOGOUT, USER_CREATED, USER_UPDATED, USER_UNLOCKED,
-        PASSWORD_SET, VIEW_CHAT, REVEAL_NIK, CLAIM, ASSIGN, REPLY, HAND_BACK, CLOSE, VIEW_REPORT,
-        REPORT_STATUS, EXPORT_REPORTS, IMPORT, VIEW_AUDIT,
+        PASSWORD_SET, VIEW_CHAT, REVEAL_NIK, CLAIM, ASSIGN, REPLY, HAND_BACK, CLOSE, VIEW_REPORT, VIEW_MEDIA,
+        REPORT_STATUS, EXPORT_REPORTS, EXPORT_CONVERSATIONS, EXPORT_FINISHED, IMPORT, VIEW_AUDIT,
     )
 
 

@@ -7,7 +7,8 @@ Two services share the rules here:
   messages in a row, distress or abusive words, a sensitive report), says when a
   person will answer, and tells the core which messages belong to staff.
 - `HandoffDesk` is what the staff dashboard calls: the inbox, the transcript, claim
-  and assign, replies through the outbox, hand back and close.
+  and assign, replies, hand back and close. Replies and the hand-back notice go
+  through bot/channels/later.py, which knows WhatsApp's 24-hour window.
 
 While a handoff is open the core stores the citizen's messages for staff and never
 sends them to Rasa (a paused Rasa conversation would still run its NLU on them).
@@ -42,7 +43,9 @@ from bot.handoff.models import (
     HandoffReason,
     HandoffStatus,
 )
+from bot.channels.later import LaterMessage, LaterSender
 from bot.channels.outbox import Outbox
+from bot.channels.window import HAND_BACK, STAFF_REPLY, Route, Way
 from bot.conversation.keywords import keyword_for
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.nik import InvalidNik, mask_niks, parse_nik
@@ -52,7 +55,7 @@ from bot.rules.regions import PROVINCES, format_date, zone_for_province
 from bot.registry.models import Recipient
 from bot.reports.service import may_handle, route_report
 from bot.reports.models import Report
-from bot.rules.smstext import format_for_channel, segment_count, to_gsm7
+from bot.rules.smstext import segment_count, to_gsm7
 from bot.handoff.staff_models import StaffUser
 from bot.handoff.staff_users import AccessDenied, StaffIdentity
 
@@ -64,9 +67,6 @@ OFFICE_DAYS = frozenset(range(5))  # Monday to Friday
 # What "soon" means in the notice; less office time left than this, and the
 # citizen is told the next opening instead of a promise the office cannot keep.
 EXPECTED_ANSWER = timedelta(minutes=30)
-WHATSAPP_WINDOW = timedelta(hours=24)
-# Twilio: "outside the allowed window" for a free-form WhatsApp message.
-WHATSAPP_WINDOW_ERROR = "63016"
 REPLY_MAX_CHARS = 1600
 SMS_REPLY_MAX_SEGMENTS = 3
 # The transcript shows this much of what came before the escalation.
@@ -75,10 +75,8 @@ TRANSCRIPT_MAX_MESSAGES = 300
 SNIPPET_CHARS = 80
 REQUEST_HUMAN_PAYLOAD = keyword_for("request_human").payload
 
-BOT_BACK_TEXT = (
-    "Percakapan dengan petugas sudah selesai. Asisten Bansos kembali melayani "
-    "Bapak/Ibu. Ketik MENU untuk melihat layanan, atau PETUGAS untuk petugas lagi."
-)
+# The hand-back notice is its template's text, so it reads the same outside WhatsApp's window.
+BOT_BACK_TEXT = HAND_BACK.approval_text
 
 # Free text while waiting for an officer: the bot still answers keywords meanwhile.
 WAITING_LEAD = "Pesan Bapak/Ibu sudah kami simpan untuk petugas."
@@ -199,7 +197,7 @@ def waiting_notice(now: datetime, province_code: str | None) -> str:
     return f"{WAITING_LEAD} {when_text(now, province_code)} {WAITING_TAIL}"
 
 
-def _household_region(session: Session, address: str) -> tuple[str | None, str | None]:
+def household_region(session: Session, address: str) -> tuple[str | None, str | None]:
     """(region, province) of the household registered to this phone, or (None, None)."""
     recipient = session.scalar(
         select(Recipient).where(Recipient.phone == address).order_by(Recipient.id).limit(1)
@@ -319,7 +317,7 @@ class Escalations:
             existing = _open_handoff(session, contact_id)
             if existing is None:
                 contact = session.get_one(Contact, contact_id)
-                home_region, province_code = _household_region(session, contact.address)
+                home_region, province_code = household_region(session, contact.address)
                 handoff = Handoff(
                     contact_id=contact_id,
                     reason=reason,
@@ -420,6 +418,8 @@ class TranscriptLine:
     error_code: str | None
     channel: str
     fell_back_to_sms: bool
+    # Went as an approved WhatsApp template (outside the 24-hour window).
+    via_template: bool = False
 
 
 @dataclass(frozen=True)
@@ -438,8 +438,8 @@ class ChatView:
     created_at: datetime
     waiting_since: datetime | None
     outcome_label: str | None
-    reply_channel: str | None
-    reply_fallback: bool
+    # Which way a reply would go now (bot/channels/window.py); None once the chat ended.
+    reply_route: Route | None
     # The citizen sent STOP: nothing the officer sends reaches them until MULAI.
     opted_out: bool
     lines: list[TranscriptLine]
@@ -454,6 +454,8 @@ class ReplyResult:
     error_code: str | None
     # Kept but not sent: the citizen had sent STOP.
     opted_out: bool
+    # Outside the window with no SMS: a template told the citizen, the text waits for their answer.
+    held: bool = False
 
 
 def _clean_reply(text: str) -> str:
@@ -490,7 +492,7 @@ class HandoffDesk:
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
-        self.outbox = outbox
+        self.later = LaterSender(outbox, clock)
         self.rasa = rasa
         self.audit = audit
         self.clock = clock
@@ -557,6 +559,17 @@ class HandoffDesk:
             raise AccessDenied("Percakapan ini sedang ditangani petugas lain.")
         return handoff
 
+    def contact_of_chat(self, viewer: StaffIdentity, handoff_id: int) -> int:
+        """The citizen behind a chat the viewer may see; HandoffNotFound or AccessDenied otherwise."""
+        with self.db.session() as session:
+            return self._load(session, viewer, handoff_id).contact_id
+
+    @classmethod
+    def kept_from(cls, session: Session, contact_ids: Iterable[int], person_name: str) -> set[int]:
+        """Of these contacts, those a sensitive report of theirs keeps from this person."""
+        reports = cls._sensitive_reports(session, contact_ids)
+        return {cid for cid, found in reports.items() if not cls._named_in_none(found, person_name)}
+
     @staticmethod
     def _take(handoff: Handoff, staff_id: int, now: datetime) -> None:
         handoff.assigned_to_id = staff_id
@@ -621,16 +634,13 @@ class HandoffDesk:
         """The handoff with its transcript; the view (and any NIK reveal) is audited first."""
         if reveal_nik and not viewer.can_reveal_nik:
             raise AccessDenied("Peran Anda tidak boleh membuka NIK utuh.")
-        now = self.clock()
         with self.db.session() as session:
             handoff = self._load(session, viewer, handoff_id)
             self.audit.record_in(session, viewer, AuditAction.VIEW_CHAT, f"handoff:{handoff.id}", "", ip)
             if reveal_nik:
                 self.audit.record_in(session, viewer, AuditAction.REVEAL_NIK, f"handoff:{handoff.id}", "transcript", ip)
             contact = session.get_one(Contact, handoff.contact_id)
-            channel, fallback = (
-                self._reply_channel(session, contact, now) if handoff.is_open else (None, False)
-            )
+            reply_route = self.later.route_in(session, contact, STAFF_REPLY) if handoff.is_open else None
             lines = self._lines(session, handoff, 0, reveal_nik)
             province = PROVINCES.get(handoff.province_code or "")
             assignee = session.get(StaffUser, handoff.assigned_to_id) if handoff.assigned_to_id else None
@@ -649,8 +659,7 @@ class HandoffDesk:
                 created_at=handoff.created_at,
                 waiting_since=handoff.waiting_since,
                 outcome_label=HandoffOutcome.LABELS.get(handoff.outcome or ""),
-                reply_channel=channel,
-                reply_fallback=fallback,
+                reply_route=reply_route,
                 opted_out=contact.opted_out,
                 lines=lines,
                 nik_revealed=reveal_nik,
@@ -678,17 +687,20 @@ class HandoffDesk:
         messages = list(
             reversed(session.scalars(query.order_by(Message.id.desc()).limit(TRANSCRIPT_MAX_MESSAGES)).all())
         )
+        # A message sent again another way (bot/channels/later.py) has the author of the first.
+        ids = {m.id for m in messages} | {m.fallback_of_id for m in messages if m.fallback_of_id}
         authors = {
             row.message_id: row
             for row in session.scalars(
                 select(HandoffMessage)
-                .where(HandoffMessage.message_id.in_([m.id for m in messages]))
+                .where(HandoffMessage.message_id.in_(ids))
                 .options(selectinload(HandoffMessage.staff_user))
             )
         }
         lines = []
         for message in messages:
-            human = authors.get(message.id)
+            human = authors.get(message.id) or authors.get(message.fallback_of_id or 0)
+            fell_back = message.fallback_of_id is not None and message.channel == Channel.SMS
             if message.direction == Direction.INBOUND:
                 author = "Warga"
             elif human is None:
@@ -708,38 +720,11 @@ class HandoffDesk:
                     status=message.status,
                     error_code=message.error_code,
                     channel=message.channel,
-                    fell_back_to_sms=bool(human and human.fell_back_to_sms),
+                    fell_back_to_sms=fell_back or bool(human and human.fell_back_to_sms),
+                    via_template=message.template_sid is not None,
                 )
             )
         return lines
-
-    @staticmethod
-    def _reply_channel(session: Session, contact: Contact, now: datetime) -> tuple[str | None, bool]:
-        """(channel, fell back) for a staff message: WhatsApp only inside its 24-hour window.
-
-        The window opens with the citizen's last WhatsApp message; after it Twilio
-        refuses free text (63016), so the reply goes by SMS to the same number. A
-        WhatsApp id that is not a phone number cannot take SMS: (None, True).
-        """
-        last_in = session.scalar(
-            select(Message)
-            .where(Message.contact_id == contact.id, Message.direction == Direction.INBOUND)
-            .order_by(Message.id.desc())
-            .limit(1)
-        )
-        channel = last_in.channel if last_in else contact.last_channel
-        if channel != Channel.WHATSAPP:
-            return Channel.SMS, False
-        last_whatsapp = session.scalar(
-            select(func.max(Message.created_at)).where(
-                Message.contact_id == contact.id,
-                Message.direction == Direction.INBOUND,
-                Message.channel == Channel.WHATSAPP,
-            )
-        )
-        if last_whatsapp is not None and now - last_whatsapp < WHATSAPP_WINDOW:
-            return Channel.WHATSAPP, False
-        return (Channel.SMS, True) if contact.is_phone else (None, True)
 
     # ---- working a handoff -------------------------------------------------------
 
@@ -768,7 +753,7 @@ class HandoffDesk:
             )
 
     def reply(self, viewer: StaffIdentity, handoff_id: int, text: str, ip: str = "") -> ReplyResult:
-        """Send a staff message through the outbox, by SMS when WhatsApp's window has closed.
+        """Send a staff message by the way WhatsApp's window allows (bot/channels/later.py).
 
         Replying to an unclaimed chat claims it, so two officers do not answer at once.
         To a citizen who sent STOP the reply is kept in the transcript but not sent
@@ -779,48 +764,39 @@ class HandoffDesk:
         with self.db.session() as session:
             handoff = self._load_to_act(session, viewer, handoff_id)
             contact = session.get_one(Contact, handoff.contact_id)
-            channel, fell_back = self._reply_channel(session, contact, now)
-            if channel is None:
-                raise HandoffRefused(
-                    "WhatsApp warga ini sudah lebih dari 24 jam tidak aktif dan alamatnya bukan "
-                    "nomor telepon, jadi SMS juga tidak bisa. Tunggu warga menghubungi lagi."
-                )
-            if channel == Channel.SMS:
-                self._check_sms_length(body, fell_back)
+            route = self.later.route_in(session, contact, STAFF_REPLY)
+            if not route.possible and not contact.opted_out:
+                raise HandoffRefused(f"Balasan tidak dapat dikirim: {route.reason}. Tunggu warga menghubungi lagi.")
+            if route.channel == Channel.SMS:
+                self._check_sms_length(body, route.way == Way.SMS)
             if handoff.assigned_to_id is None:
                 self._take(handoff, viewer.id, now)
-            contact_id, is_phone = contact.id, contact.is_phone
-        sent = self.outbox.send(contact_id, format_for_channel(body, channel), channel)
-        sent_ids = [(sent.id, fell_back)]
-        if channel == Channel.WHATSAPP and sent.error_code == WHATSAPP_WINDOW_ERROR and is_phone:
-            # Our clock said the window was open, Twilio says it is not: it decides.
-            self._check_sms_length(body, True)
-            channel, fell_back = Channel.SMS, True
-            sent = self.outbox.send(contact_id, format_for_channel(body, channel), channel)
-            sent_ids.append((sent.id, True))
-        accepted = sent.status not in (MessageStatus.FAILED, MessageStatus.OPTED_OUT)
+            contact_id = contact.id
+        sent = self.later.send(contact_id, LaterMessage(STAFF_REPLY, body))
+        via_sms = sent.route.way == Way.SMS
+        last = sent.messages[-1]
         with self.db.session() as session:
             handoff = session.get_one(Handoff, handoff_id, with_for_update=True)
-            for message_id, via_sms in sent_ids:
+            for message in sent.messages:
                 session.add(
                     HandoffMessage(
                         handoff_id=handoff.id,
-                        message_id=message_id,
+                        message_id=message.id,
                         staff_user_id=viewer.id,
-                        fell_back_to_sms=via_sms,
+                        fell_back_to_sms=via_sms and message.channel == Channel.SMS,
                         created_at=now,
                     )
                 )
-            if accepted:
+            if sent.accepted:
                 handoff.first_response_at = handoff.first_response_at or now
                 handoff.waiting_since = None
             self.audit.record_in(
                 session, viewer, AuditAction.REPLY, f"handoff:{handoff.id}",
-                f"channel={channel}" + (" fallback=sms" if fell_back else "") + ("" if accepted else f" {sent.status}"),
+                f"route={sent.route.way}" + ("" if sent.accepted else f" {last.status}"),
                 ip,
             )
         return ReplyResult(
-            channel, fell_back, accepted, sent.error_code, sent.status == MessageStatus.OPTED_OUT
+            last.channel, via_sms, sent.accepted, last.error_code, last.status == MessageStatus.OPTED_OUT, sent.held
         )
 
     @staticmethod
@@ -872,16 +848,15 @@ class HandoffDesk:
             handoff.outcome_note = note
             action = AuditAction.HAND_BACK if status == HandoffStatus.RETURNED else AuditAction.CLOSE
             self.audit.record_in(session, viewer, action, f"handoff:{handoff.id}", outcome or "", ip)
-            contact = session.get_one(Contact, handoff.contact_id)
-            channel, _ = self._reply_channel(session, contact, now)
-            contact_id = contact.id
+            contact_id = handoff.contact_id
         log.info("handoff %d %s by staff %d", handoff_id, status, viewer.id)
-        if status != HandoffStatus.RETURNED or channel is None:
+        if status != HandoffStatus.RETURNED:
             return False
-        sent = self.outbox.send(contact_id, format_for_channel(BOT_BACK_TEXT, channel), channel)
+        sent = self.later.send(contact_id, LaterMessage(HAND_BACK, BOT_BACK_TEXT))
         with self.db.session() as session:
-            session.add(HandoffMessage(handoff_id=handoff_id, message_id=sent.id, created_at=now))
-        return sent.status not in (MessageStatus.FAILED, MessageStatus.OPTED_OUT)
+            for message in sent.messages:
+                session.add(HandoffMessage(handoff_id=handoff_id, message_id=message.id, created_at=now))
+        return sent.accepted
 
 
 def _snippet(text: str) -> str:

@@ -29,6 +29,7 @@ USERNAME_MAX_CHARS = 64
 FULL_NAME_MAX_CHARS = 200
 # A Kemendagri code: a province ("32") or a regency ("3201").
 REGION_MAX_CHARS = 8
+PHONE_MAX_CHARS = 20
 AUDIT_DETAIL_MAX_CHARS = 500
 
 
@@ -59,6 +60,8 @@ class StaffUser(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16), default=StaffRole.AGENT)
     region: Mapped[Optional[str]] = mapped_column(String(REGION_MAX_CHARS), default=None)
+    # E.164; where a supervisor's daily summary of new clusters goes (bot/reports/signal_alerts.py).
+    phone: Mapped[Optional[str]] = mapped_column(String(PHONE_MAX_CHARS), default=None)
     active: Mapped[bool] = mapped_column(default=True)
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[Optional[datetime]] = mapped_column(default=None)

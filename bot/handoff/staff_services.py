@@ -8,8 +8,10 @@ from typing import IO
 
 from bot.db import Database
 from bot.handoff.audit import AuditAction, AuditLog
+from bot.handoff.conversation_export import ConversationExport
 from bot.handoff.figures import Figures, dashboard_figures
 from bot.handoff.service import HandoffDesk
+from bot.media.staff import StaffMedia
 from bot.registry.importer import ImportReport, import_disbursements, import_recipients
 from bot.conversation.models import utcnow
 from bot.handoff.staff_models import StaffRole
@@ -29,6 +31,9 @@ class StaffServices:
     directory: StaffDirectory
     desk: HandoffDesk
     reports: StaffReports
+    conversation_export: ConversationExport
+    # Citizens' photos and PDFs, served from the chat and report pages.
+    media: StaffMedia
 
     def figures(self, viewer: StaffIdentity) -> Figures:
         if not viewer.can(StaffRole.SUPERVISOR):

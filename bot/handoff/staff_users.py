@@ -33,6 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from bot.handoff.audit import AuditAction, AuditLog
 from bot.db import Database
 from bot.conversation.models import utcnow
+from bot.rules.phone import mask_phone, normalise_phone
 from bot.rules.regions import PROVINCES
 from bot.handoff.staff_models import (
     FULL_NAME_MAX_CHARS,
@@ -116,6 +117,7 @@ class StaffUserView:
     full_name: str
     role: str
     region: str | None
+    phone: str | None
     active: bool
     locked_until: datetime | None
     last_login_at: datetime | None
@@ -167,6 +169,7 @@ def _view(user: StaffUser) -> StaffUserView:
         full_name=user.full_name,
         role=user.role,
         region=user.region,
+        phone=user.phone,
         active=user.active,
         locked_until=user.locked_until,
         last_login_at=user.last_login_at,
@@ -305,6 +308,36 @@ class StaffDirectory:
                 self.audit.record_in(
                     session, actor, AuditAction.USER_UPDATED, f"staff:{user.username}", " ".join(changes), ip
                 )
+
+    def set_phone(self, user_id: int, raw: str | None, actor: StaffIdentity, ip: str = "") -> None:
+        """Set (or, when empty, clear) where the daily summary of new clusters goes."""
+        phone = normalise_phone(raw) if (raw or "").strip() else None
+        if (raw or "").strip() and phone is None:
+            raise InvalidStaffUser("Nomor HP tidak valid. Contoh: 0812 3456 7890 atau +62 812 3456 7890.")
+        with self.db.session() as session:
+            user = session.get(StaffUser, user_id, with_for_update=True)
+            if user is None:
+                raise InvalidStaffUser("Akun tidak ditemukan.")
+            if user.phone != phone:
+                user.phone = phone
+                self.audit.record_in(
+                    session, actor, AuditAction.USER_UPDATED, f"staff:{user.username}",
+                    f"phone={mask_phone(phone) if phone else '-'}", ip,
+                )
+
+    def supervisors_with_phone(self) -> list[tuple[StaffIdentity, str]]:
+        """Active supervisors who gave a phone number, for the daily summary of new clusters."""
+        with self.db.session() as session:
+            users = session.scalars(
+                select(StaffUser)
+                .where(
+                    StaffUser.active.is_(True),
+                    StaffUser.role == StaffRole.SUPERVISOR,
+                    StaffUser.phone.is_not(None),
+                )
+                .order_by(StaffUser.id)
+            ).all()
+            return [(_identity(user), user.phone) for user in users if user.phone]
 
     def set_password(
         self, user_id: int, password: str, actor: StaffIdentity | None = None, ip: str = ""

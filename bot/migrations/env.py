@@ -9,6 +9,8 @@ import bot.notices.models  # noqa: F401
 import bot.reports.models  # noqa: F401
 import bot.handoff.staff_models  # noqa: F401
 import bot.handoff.models  # noqa: F401
+import bot.media.models  # noqa: F401
+import bot.reports.signal_models  # noqa: F401
 from bot.config import load_settings
 from bot.db import Base, make_engine
 

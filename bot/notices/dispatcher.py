@@ -96,6 +96,7 @@ from bot.notices.models import (
     NoticeKind,
     NoticeStatus,
 )
+from bot import metrics
 from bot.notices.pacing import RetryPolicy, SendingWindow
 from bot.notices.shared_pacing import pacers_for
 from bot.rules.phone import mask_phone
@@ -552,6 +553,7 @@ class Dispatcher:
             if sent:
                 self._record_sent(session, sent, now)
                 report.add("sent", len(sent))
+                metrics.count_notices_sent(item.notice.channel for item in sent)
             for item in results:
                 if item.outcome == SendOutcome.SENT:
                     continue
@@ -619,6 +621,7 @@ class Dispatcher:
     ) -> str:
         """Retry, fall back or give up; the report counter this adds to."""
         failure = classify_failure(result.error_code, result.http_status)
+        metrics.count_provider_error(result.provider, result.error_code)
         _close_attempt(session, notice, AttemptStatus.REFUSED, now, error_code=result.error_code)
         code = {"error_code": result.error_code}
         if notice.channel == Channel.WHATSAPP and not failure.ends_all_channels:
@@ -650,6 +653,7 @@ class Dispatcher:
             session, notice, NoticeStatus.SENDING, status=NoticeStatus.FAILED, reason=reason, **code
         ):
             record_permanent_failure(session, notice.to, failure, now)
+            metrics.count_notices(notice.channel, NoticeStatus.FAILED)
         log.info("notice %s to %s failed: %s", notice.id, mask_phone(notice.to), reason)
         return "failed"
 
@@ -750,6 +754,7 @@ class Dispatcher:
                     sent_at=message.created_at or now,
                 )
                 report.add("recovered")
+                metrics.count_notices(notice.channel, NoticeStatus.SENT)
                 log.info("notice %s: at the provider after a crash; not sent again", notice_id)
                 return
             _close_attempt(session, notice, AttemptStatus.NOT_SENT, now)

@@ -5,6 +5,10 @@ APScheduler 3 runs two jobs, kept in its SQLAlchemy job store in our database (t
 
 - `plan_notices` every NOTICE_PLAN_INTERVAL seconds (default 600): writes due notices
   into the outbox (bot/notices/planning.py);
+- `fetch_media` every minute: citizens' photos and PDFs whose fetch or deletion at
+  Twilio failed, or was never started (bot/media/intake.py);
+- `summarise_signals` every SIGNAL_SUMMARY_INTERVAL seconds (default a day): the
+  supervisors' summary of new complaint clusters (bot/reports/signal_alerts.py);
 - `dispatch_notices` every NOTICE_DISPATCH_INTERVAL seconds (default 15): sends what is
   due (bot/notices/dispatcher.py) for at most one interval, then yields to the next run.
   With SCHEDULER_DISPATCHES=0 the job is not scheduled (and removed from the store):
@@ -57,9 +61,11 @@ from bot.db import Database
 from bot.notices.dispatcher import Dispatcher
 from bot.rules.logmask import configure_logging
 from bot.conversation.models import utcnow
+from bot.media.intake import FETCH_INTERVAL_SECONDS
 from bot.notices.planning import NoticePlanner
 from bot.notices.models import CampaignSource, SchedulerLease
 from bot.process import stop_on_signals
+from bot.reports.signal_alerts import SignalAlerts
 from bot.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -228,6 +234,26 @@ def dispatch_notices() -> None:
         log.info("dispatched notices: %s", counts)
 
 
+def fetch_media() -> None:
+    """The `fetch_media` job: citizens' attachments still due (bot/media/intake.py)."""
+    runtime = _active_runtime()
+    if runtime is None:
+        return
+    worked = runtime.services.media.run_due()
+    if worked:
+        log.info("worked %d media item(s)", worked)
+
+
+def summarise_signals() -> None:
+    """The `summarise_signals` job: tell supervisors about clusters new to them (bot/reports/signal_alerts.py)."""
+    runtime = _active_runtime()
+    if runtime is None:
+        return
+    services = runtime.services
+    sent = SignalAlerts(runtime.db, services.signals, services.staff.directory, services.later).send_new()
+    log.log(logging.INFO if sent else logging.DEBUG, "signal summaries sent: %d", sent)
+
+
 def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     """A scheduler on the database job store, with its jobs added once and kept after.
 
@@ -243,6 +269,8 @@ def build_scheduler(db: Database, settings: Settings) -> BackgroundScheduler:
     jobs = {
         "plan_notices": (plan_notices, settings.notice_plan_interval_seconds),
         DISPATCH_JOB: (dispatch_notices, settings.notice_dispatch_interval_seconds),
+        "summarise_signals": (summarise_signals, settings.signal_summary_interval_seconds),
+        "fetch_media": (fetch_media, FETCH_INTERVAL_SECONDS),
     }
     _drop_job(scheduler, RETIRED_FOLLOWUP_JOB)
     if not settings.scheduler_dispatches:

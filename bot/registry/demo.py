@@ -354,6 +354,32 @@ DEMO_PERSONAS: tuple[Persona, ...] = (
         plans=(Plan("PKH", 750_000, Pay.PT_POS, history_day=20, now=(5, Status.DIJADWALKAN)),),
     ),
     Persona(
+        key="euis",
+        nik="3201015208840010",
+        name="Euis Komalasari",
+        phone=None,
+        shows="no phone registered, found by name and village without a NIK: NAMA, "
+        "'Euis Komalasari', 'desa Sukamaju', then 2 (Sukamaju, Kec. Cibinong); "
+        "PKH tersalur, BPNT dalam proses",
+        home=("320101", "Sukamaju", "Kp. Babakan RT 02/RW 04"),
+        plans=(
+            Plan("PKH", 750_000, Pay.BRI, history_day=16, now=(-3, Status.TERSALUR)),
+            Plan("BPNT", BPNT_PER_QUARTER, Pay.BRI, history_day=16, now=(10, Status.DIJADWALKAN)),
+        ),
+    ),
+    Persona(
+        key="dedi",
+        nik="3204100503690011",
+        name="Dedi Permana",
+        phone=None,
+        shows="the other Sukamaju (Kec. Baleendah, Kab. Bandung): the village name is "
+        "ambiguous, so a name look-up asks which one; BPNT ditunda",
+        home=("320410", "Sukamaju", "Jl. Cisirung No. 3"),
+        plans=(
+            Plan("BPNT", BPNT_PER_QUARTER, Pay.BNI, history_day=15, now=(3, Status.DITUNDA)),
+        ),
+    ),
+    Persona(
         key="unregistered",
         nik="3273014407950008",
         name="(not registered)",

@@ -21,7 +21,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Optional
 
-from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Date, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base
@@ -71,6 +71,9 @@ class Recipient(Base):
     __table_args__ = (
         UniqueConstraint("nik", name="uq_recipients_nik"),
         Index("ix_recipients_phone", "phone"),
+        # The status check by name and village compares these (migration 0010).
+        Index("ix_recipients_village_lower", text("lower(village)")),
+        Index("ix_recipients_name_lower", text("lower(name)")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -168,7 +171,9 @@ class Disbursement(Base):
 
 
 class NikLookup(Base):
-    """One NIK look-up by a sender other than its registered phone, for the rate limit.
+    """One look-up of someone else (by NIK, or by name and village) for the rate limit.
+
+    `nik_hash` is a keyed hash of the NIK, or of the name and village looked up.
 
     `sender_key` is the contact's conversation key, which is what the action server
     knows the sender by; rows older than the rate-limit window are deleted as new

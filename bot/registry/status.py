@@ -10,6 +10,10 @@ The rules, in the order they apply:
   the name masked, and how the registered person can ask.
 - A sender may look up at most `max_niks_per_day` distinct NIKs that are not their
   own in 24 hours; only a keyed hash of each NIK is stored to count them.
+- Without a NIK, a sender may look up a full name in a village (bot.registry.by_name).
+  The answer is what the public Cek Bansos site shows (masked name, programmes,
+  status, period), never amounts, dates, the payment channel or the NIK, and each
+  name look-up counts against the same daily limit as a NIK.
 - Dates are calendar dates where the recipient lives, so "today" is taken in the
   recipient's time zone (WIB, WITA or WIT).
 
@@ -27,13 +31,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import Database
+from bot.registry.by_name import InvalidName, Village, normalise_name, normalise_village
 from bot.conversation.models import Contact, utcnow
 from bot.rules.nik import InvalidNik, mask_name, mask_nik, parse_nik
 from bot.rules.regions import format_date, zone_for_province
+from bot.rules.smstext import segment_count
 from bot.registry.models import (
     Disbursement,
     DisbursementStatus,
@@ -53,7 +59,32 @@ LOOKUP_WINDOW = timedelta(hours=24)
 HISTORY_LINES = {"sms": 5, "whatsapp": 8}
 PROGRAM_ORDER = (ProgramCode.PKH, ProgramCode.BPNT, ProgramCode.BLT, ProgramCode.PBI_JK)
 
-ASK_NIK = "Silakan kirim NIK (16 angka) sesuai KTP/KK. Ketik BATAL untuk membatalkan."
+ASK_NIK = (
+    "Silakan kirim NIK (16 angka) sesuai KTP/KK. Tidak tahu NIK? Balas NAMA.\n"
+    "Ketik BATAL untuk membatalkan."
+)
+ASK_NAME = "Silakan kirim nama lengkap penerima sesuai KTP. Ketik BATAL untuk membatalkan."
+ASK_VILLAGE = "Silakan kirim nama desa/kelurahan tempat tinggal penerima, misal: Sukamaju."
+RETRY_NAME = "Silakan kirim ulang nama lengkap sesuai KTP, atau ketik BATAL."
+RETRY_VILLAGE = "Silakan kirim ulang nama desa/kelurahan, atau ketik BATAL."
+VILLAGE_UNKNOWN = (
+    "Desa/kelurahan {village} tidak ada dalam data penerima bansos. "
+    "Periksa ejaannya, atau kirim CEK spasi NIK."
+)
+RETRY_VILLAGE_CHOICE = "Balas angka 1 sampai {count}, atau ketik BATAL."
+NAME_NOT_FOUND = (
+    "Nama itu tidak ditemukan di Desa/Kel. {village}.\n"
+    "Periksa ejaan nama sesuai KTP, atau kirim CEK spasi NIK.\n"
+    "Bila belum terdaftar, ketik USUL atau tanya di kantor kelurahan/desa."
+)
+BY_NAME_DETAILS = (
+    "Jadwal dan jumlah bantuan hanya untuk nomor HP terdaftar, "
+    "di kantor kelurahan/desa, atau telepon 171."
+)
+# A common name may match several people in one village: as many are shown as fit
+# in MAX_SEGMENTS SMS segments, the rest only counted.
+MAX_NAME_MATCHES = 5
+MAX_SEGMENTS = 3
 RETRY_NIK = "Silakan kirim ulang NIK, atau ketik BATAL."
 HOW_TO_ASK_WITH_PHONE = (
     "Rincian hanya dikirim ke nomor HP yang terdaftar.\n"
@@ -78,7 +109,7 @@ FAILED_ADVICE = (
 POSTPONED_ADVICE = "Bila ditunda: jadwal baru akan dikabarkan lewat pesan."
 NON_CASH = "iuran BPJS Kesehatan dibayar pemerintah, tanpa uang tunai"
 RATE_LIMITED = (
-    "Maaf, batas cek NIK dari nomor ini sudah tercapai ({limit} NIK dalam 24 jam).\n"
+    "Maaf, batas cek data dari nomor ini sudah tercapai ({limit} kali dalam 24 jam).\n"
     "Silakan coba lagi besok, atau tanya di kantor kelurahan/desa atau telepon 171."
 )
 MORE_TOPICS = "Ketik JADWAL atau RIWAYAT untuk rincian."
@@ -134,6 +165,19 @@ def parse_choice(text: str | None, count: int) -> int | None:
         return None
     number = int(value)
     return number if 1 <= number <= count else None
+
+
+def _fitting_answer(village: Village, blocks: list[list[str]], found: int) -> str:
+    """The name answer with as many people's blocks as fit in MAX_SEGMENTS SMS."""
+    for shown in range(len(blocks), 0, -1):
+        lines = [f"Hasil cek Desa/Kel. {village.label}:"]
+        lines += [line for block in blocks[:shown] for line in block]
+        if found > shown:
+            lines.append(f"Dan {found - shown} orang lain dengan nama sama.")
+        text = "\n".join(lines + [BY_NAME_DETAILS])
+        if segment_count(text) <= MAX_SEGMENTS:
+            break
+    return text
 
 
 def _short_date(day: date) -> str:
@@ -289,12 +333,16 @@ class StatusService:
             f"a.n. {mask_name(recipient.name)}.\n{how}"
         )
 
-    def _allow_lookup(self, session: Session, conversation_key: str, nik: str) -> bool:
-        """Count distinct NIKs per sender per 24 h; the same NIK again is free."""
+    def _allow_lookup(self, session: Session, conversation_key: str, subject: str) -> bool:
+        """Count distinct look-ups per sender per 24 h; the same one again is free.
+
+        `subject` is a NIK, or a name and village (see answer_by_name): one limit
+        for both ways of looking someone up.
+        """
         now = self.clock()
         since = now - LOOKUP_WINDOW
         session.execute(delete(NikLookup).where(NikLookup.created_at < since))
-        digest = hmac.new(self._hash_key, nik.encode(), hashlib.sha256).hexdigest()
+        digest = hmac.new(self._hash_key, subject.encode(), hashlib.sha256).hexdigest()
         seen = set(
             session.scalars(
                 select(NikLookup.nik_hash).where(
@@ -308,6 +356,106 @@ class StatusService:
             return False
         session.add(NikLookup(sender_key=conversation_key, nik_hash=digest, created_at=now))
         return True
+
+    # --- by name and village, as Cek Bansos shows it ------------------------------------
+
+    def villages(self, text: str | None) -> list[Village]:
+        """The villages of the register that go by the name typed, in a stable order.
+
+        Raises bot.registry.by_name.InvalidName when `text` names no village at all.
+        """
+        wanted = normalise_village(text)
+        with self.db.session() as session:
+            rows = session.execute(
+                select(
+                    Recipient.province_code,
+                    Recipient.regency,
+                    Recipient.district,
+                    Recipient.village,
+                )
+                .where(func.lower(Recipient.village) == wanted)
+                .distinct()
+                .order_by(Recipient.province_code, Recipient.regency, Recipient.district)
+            ).all()
+        return [Village(*row) for row in rows]
+
+    @staticmethod
+    def village_choice(villages: Sequence[Village]) -> StatusAnswer:
+        """The numbered list shown when a village name belongs to several villages."""
+        lines = [f"Ada {len(villages)} desa/kelurahan dengan nama itu:"]
+        lines += [f"{number}. {village.label}" for number, village in enumerate(villages, 1)]
+        lines.append("Balas angka pilihan (misal 1). Ketik BATAL untuk membatalkan.")
+        return StatusAnswer("\n".join(lines), choices=tuple(v.label for v in villages))
+
+    def answer_by_name(
+        self,
+        conversation_key: str,
+        name: str | None,
+        village_text: str | None,
+        choice: str | None = None,
+    ) -> StatusAnswer:
+        """What Cek Bansos shows for a full name in a village: masked, without amounts.
+
+        `choice` is the number picked from village_choice when the village name is
+        shared. The look-up counts against the daily limit before anything is read.
+        """
+        try:
+            wanted = normalise_name(name)
+            villages = self.villages(village_text)
+        except InvalidName as exc:
+            return StatusAnswer(f"{exc.reason} {RETRY_NAME}", needs_nik=True)
+        number = parse_choice(choice, len(villages)) if len(villages) > 1 else 1
+        if not villages or number is None:
+            return StatusAnswer(RETRY_VILLAGE, needs_nik=True)
+        village = villages[number - 1]
+        with self.db.session() as session:
+            if not self._allow_lookup(session, conversation_key, f"name:{wanted}|{village.key}"):
+                log.warning(
+                    "name look-up refused: sender %s reached %d look-ups in 24 h",
+                    conversation_key,
+                    self.max_niks_per_day,
+                )
+                return StatusAnswer(RATE_LIMITED.format(limit=self.max_niks_per_day))
+            found = session.scalars(
+                select(Recipient)
+                .where(
+                    func.lower(Recipient.name) == wanted,
+                    Recipient.province_code == village.province_code,
+                    Recipient.regency == village.regency,
+                    Recipient.district == village.district,
+                    Recipient.village == village.name,
+                )
+                .order_by(Recipient.id)
+            ).all()
+            log.info("name look-up in %s: %d found", village.label, len(found))
+            if not found:
+                return StatusAnswer(NAME_NOT_FOUND.format(village=village.name))
+            blocks = [self._public_lines(session, r) for r in found[:MAX_NAME_MATCHES]]
+            return StatusAnswer(_fitting_answer(village, blocks, len(found)))
+
+    def _public_lines(self, session: Session, recipient: Recipient) -> list[str]:
+        """One recipient as Cek Bansos shows it: masked name, programme, status, period."""
+        views = self._programmes(session, recipient, None)
+        today = self.clock().astimezone(zone_for_province(recipient.province_code)).date()
+        lines = [f"{mask_name(recipient.name)}:"]
+        if not views:
+            return lines + ["belum ada program bansos yang aktif"]
+        for view in views:
+            if not view.active:
+                lines.append(f"{view.code}: tidak aktif")
+                continue
+            row = self._next(view, today) or (view.rows[0] if view.rows else None)
+            if not view.gives_cash or row is None:
+                lines.append(f"{view.code}: aktif")
+                continue
+            state = {
+                DisbursementStatus.DIJADWALKAN: "dalam proses penyaluran",
+                DisbursementStatus.TERSALUR: "sudah tersalur",
+                DisbursementStatus.GAGAL: "gagal disalurkan",
+                DisbursementStatus.DITUNDA: "ditunda",
+            }.get(row.status, row.status)
+            lines.append(f"{view.code}: aktif, {row.period} {state}")
+        return lines
 
     # --- full details, for the registered phone only -----------------------------------
 

@@ -26,6 +26,7 @@ import enum
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from bot.conversation.choices import Choice, numbered
 from bot.rules.nik import InvalidNik, find_niks, parse_nik
 from bot.reports.parsing import (
     match_category,
@@ -130,6 +131,8 @@ ONE_MESSAGE_TIPS = {
 CANCEL_HINT = "Ketik BATAL untuk membatalkan."
 CONFIRM_QUESTION = "Balas YA untuk mengirim, UBAH untuk memperbaiki, atau BATAL untuk membatalkan."
 CONFIRM_RETRY = "Mohon balas YA untuk mengirim, UBAH untuk memperbaiki, atau BATAL untuk membatalkan."
+# The summary's answers to tap on WhatsApp: each sends the word the question names.
+CONFIRM_CHOICES = (Choice("Ya, kirim", "YA"), Choice("Ubah", "UBAH"), Choice("Batal", "BATAL"))
 UNCLEAR = "Maaf, jawaban Bapak/Ibu belum kami pahami."
 NO_SUCH_CHOICE = "Maaf, pilihan itu tidak ada."
 NO_PHOTO_YET = "Foto belum kami terima."
@@ -564,6 +567,23 @@ def question(turn: Turn, slot: str, opening: bool = False) -> Optional[str]:
         if turn.whatsapp:
             text += f"\nLain kali bisa sekaligus dalam satu pesan: {ONE_MESSAGE_TIPS[turn.kind]}"
     return text
+
+
+def question_choices(turn: Turn, slot: str) -> List[Choice]:
+    """What the question for `slot` offers to tap: its numbered answers, or YA / UBAH / BATAL.
+
+    Built from the same lists as the question's numbered lines, so a tap sends the
+    number the citizen would have typed.
+    """
+    if slot == PROPOSED_FOR:
+        return numbered([choice.label for choice in PROPOSED_FOR_CHOICES])
+    if slot == CATEGORY:
+        return numbered([choice.label for choice in CATEGORIES[turn.kind]])
+    if slot == EDIT:
+        return numbered([label for _, label, _ in edit_options(turn)])
+    if slot == CONFIRM:
+        return list(CONFIRM_CHOICES)
+    return []
 
 
 def _ask_proposed_for(turn: Turn) -> str:

@@ -13,8 +13,6 @@ code: `is_sensitive` (levies, cuts, a card held by someone else) and `may_handle
 """
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import re
 import secrets
@@ -29,7 +27,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from bot.db import Database
+from bot.channels.later import LaterMessage, LaterSender
 from bot.channels.outbox import Outbox
+from bot.channels.window import REPORT_STATUS
 from bot.conversation.models import Channel, Contact, Direction, Message, utcnow
 from bot.rules.nik import InvalidNik, Nik, mask_nik, mask_niks, parse_nik
 from bot.rules.regions import PROVINCES, format_local
@@ -59,7 +59,7 @@ from bot.reports.models import (
     category_label,
     choice_label,
 )
-from bot.rules.smstext import format_for_channel
+from bot.rules.csvexport import csv_lines
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,6 @@ _HONORIFICS = frozenset({
     "h", "ust", "ustadz", "bu haji", "pak haji", "sdr", "sdri", "saudara", "saudari",
 })
 _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class InvalidReport(ValueError):
@@ -299,7 +298,7 @@ class ReportService:
         random_below: RandomBelow = secrets.randbelow,
     ) -> None:
         self.db = db
-        self.outbox = outbox
+        self.later = LaterSender(outbox, clock)
         self.clock = clock
         self.random_below = random_below
 
@@ -422,12 +421,17 @@ class ReportService:
             )
             report.status = to_status
             report.updated_at = now
-            contact = session.get_one(Contact, report.reporter_contact_id)
-            contact_id, channel = contact.id, contact.last_channel
+            contact_id = report.reporter_contact_id
         log.info("report %s moved to %s by %s", report.reference, to_status, actor)
-        # To a reporter who sent STOP the outbox keeps the notice unsent.
+        # Days may have passed since the reporter last wrote: the later path knows
+        # WhatsApp's window. To a reporter who sent STOP the notice is kept unsent.
         text = _status_notice(report.reference, report.kind, to_status, note)
-        self.outbox.send(contact_id, format_for_channel(text, channel), channel)
+        variables = {
+            "reference": report.reference,
+            "kind": ReportKind.WORDS[report.kind],
+            "status": ReportStatus.WORDS[to_status],
+        }
+        self.later.send(contact_id, LaterMessage(REPORT_STATUS, text, variables))
         return report
 
     def iter_reports(
@@ -814,21 +818,10 @@ def export_lines(views: Iterable[ReportView], include_nik: bool) -> Iterator[str
 
     The one export the CLI and the dashboard share; lazy, so an export of any size
     streams in constant memory. NIKs are masked unless `include_nik`, also inside
-    free text. Cells a spreadsheet would run as a formula are prefixed with a quote:
-    the text comes from citizens.
+    free text. The writer (bot/rules/csvexport.py) keeps a spreadsheet from running
+    citizens' text as a formula.
     """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-
-    def line(cells: Iterable[object]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow(cells)
-        return buffer.getvalue()
-
-    yield line(EXPORT_COLUMNS)
-    for view in views:
-        yield line(_safe_cell(value) for value in _export_row(view, include_nik))
+    return csv_lines(EXPORT_COLUMNS, (_export_row(view, include_nik) for view in views))
 
 
 def _export_row(view: ReportView, include_nik: bool) -> list[object]:
@@ -864,9 +857,3 @@ def _export_row(view: ReportView, include_nik: bool) -> list[object]:
         view.created_at.isoformat(),
         view.updated_at.isoformat(),
     ]
-
-
-def _safe_cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value

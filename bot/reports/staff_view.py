@@ -94,6 +94,14 @@ class ReportDetail:
     created_at: datetime
 
 
+def may_see_report(viewer: StaffIdentity, report: Report) -> bool:
+    """The one rule for every staff view of a report: their region, and not named in it if sensitive.
+
+    Call it inside a session (may_handle reads the report's events).
+    """
+    return viewer.may_see_region(report.routed_to) and may_handle(report, viewer.display_name)
+
+
 def _province_name(code: str | None) -> str:
     found = PROVINCES.get(code or "")
     return found.name if found else "-"
@@ -112,7 +120,7 @@ class StaffReports:
 
     @staticmethod
     def _may_see(viewer: StaffIdentity, report: Report) -> bool:
-        return viewer.may_see_region(report.routed_to) and may_handle(report, viewer.display_name)
+        return may_see_report(viewer, report)
 
     def _visible(self, viewer: StaffIdentity, filters: ReportFilters) -> Iterator[ReportView]:
         """Every matching report the viewer may see, in filing order, read in batches."""

@@ -1,8 +1,12 @@
-"""Logging that never writes a whole NIK.
+"""Logging that never writes a whole NIK, as text lines or as JSON lines.
 
 A NIK is personal data (UU PDP) and turns up in log lines through citizens' own
 messages, exception texts and tracebacks. The filter sits on the handler, so records
 from every logger that propagates to the root are masked before anything is written.
+Phone numbers are masked where they are logged (bot/rules/phone.py `mask_phone`).
+
+LOG_FORMAT=json writes each record as one JSON object (python-json-logger) for a log
+shipper, from our processes and from gunicorn alike; the same filters run first.
 """
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ import re
 import sys
 
 from gunicorn.glogging import Logger as GunicornLogger
+from pythonjsonlogger.json import JsonFormatter
 
+from bot.config import load_settings
 from bot.rules.nik import mask_niks
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# The fields of a JSON line, besides `exc_info` and `stack_info` when a record has them.
+JSON_FIELDS = ("asctime", "levelname", "name", "message")
 # A URL's query string, up to the next space or quote.
 _QUERY_STRING = re.compile(r"\?[^\s\"']+")
 _FORMATTER = logging.Formatter()
@@ -57,18 +65,48 @@ class _MaskedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """StreamHandler.__init__ assigns a stream; the property ignores it."""
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send every log record to stderr with NIKs masked; calling it again only sets the level.
+class MaskedJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter, masking what it formats itself.
+
+    It formats a record's exception and stack afresh rather than reuse the texts
+    NikMaskingFilter masked, so it masks them again.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(list(JSON_FIELDS), json_ensure_ascii=False)
+
+    def formatException(self, ei) -> str:  # type: ignore[no-untyped-def, override]
+        return mask_niks(str(super().formatException(ei)))
+
+    def formatStack(self, stack_info: str) -> str:
+        return mask_niks(super().formatStack(stack_info))
+
+
+def make_formatter(log_format: str) -> logging.Formatter:
+    """The formatter LOG_FORMAT names: "text" lines or "json" lines; a typo stops the start."""
+    if log_format == "json":
+        return MaskedJsonFormatter()
+    if log_format == "text":
+        return logging.Formatter(LOG_FORMAT)
+    raise ValueError(f"LOG_FORMAT must be text or json, not {log_format!r}")
+
+
+def configure_logging(level: str = "INFO", log_format: str | None = None) -> None:
+    """Send every log record to stderr with NIKs masked, as LOG_FORMAT says (default:
+    the setting); calling it again only sets the level and the format.
 
     Handlers someone else already put on the root (a server's, a test runner's) get
     the filter too, so no handler on the root writes a whole NIK.
     """
     root = logging.getLogger()
     root.setLevel(level.upper())
-    if not any(isinstance(handler, _MaskedStderrHandler) for handler in root.handlers):
-        handler = _MaskedStderrHandler()
-        handler.setFormatter(logging.Formatter(LOG_FORMAT))
-        root.addHandler(handler)
+    formatter = make_formatter(log_format or load_settings().log_format)
+    ours = [handler for handler in root.handlers if isinstance(handler, _MaskedStderrHandler)]
+    if not ours:
+        ours = [_MaskedStderrHandler()]
+        root.addHandler(ours[0])
+    for handler in ours:
+        handler.setFormatter(formatter)
     for handler in root.handlers:
         if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
             handler.addFilter(NikMaskingFilter())
@@ -99,8 +137,11 @@ class MaskedGunicornLogger(GunicornLogger):
 
     def setup(self, cfg) -> None:  # type: ignore[no-untyped-def]
         super().setup(cfg)
+        log_format = load_settings().log_format
         for logger in (self.error_log, self.access_log):
             for handler in logger.handlers:
+                if log_format != "text":
+                    handler.setFormatter(make_formatter(log_format))
                 if not any(isinstance(existing, NikMaskingFilter) for existing in handler.filters):
                     handler.addFilter(QueryStringFilter())
                     handler.addFilter(NikMaskingFilter())

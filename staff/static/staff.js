@@ -33,16 +33,22 @@
     li.dataset.id = m.id;
     var meta = m.author + " · " + m.at + " · " + m.channel;
     if (m.fell_back_to_sms) { meta += " · dikirim lewat SMS (WhatsApp > 24 jam)"; }
+    if (m.via_template) { meta += " · WhatsApp template (WhatsApp > 24 jam)"; }
+    if (m.status === "held") { meta += " · menunggu warga membalas"; }
     if (m.status === "failed" || m.status === "undelivered") {
       meta += " · gagal" + (m.error_code ? " (" + m.error_code + ")" : "");
     }
     if (m.status === "opted_out") { meta += " · tidak dikirim: warga sudah STOP"; }
     li.appendChild(el("div", "meta", meta));
     li.appendChild(el("div", "body", m.body));
-    (m.media || []).forEach(function (url, i) {
-      if (!/^https?:\/\//.test(url)) { return; }
-      var a = el("a", "media", "Lampiran " + (i + 1));
-      a.href = url;
+    (m.media || []).forEach(function (item) {
+      // Links to our own copies only (a path on this site); without one, the label.
+      if (!item.url || item.url.charAt(0) !== "/" || item.url.charAt(1) === "/") {
+        li.appendChild(el("span", "media", item.label));
+        return;
+      }
+      var a = el("a", "media", item.label);
+      a.href = item.url;
       a.target = "_blank";
       a.rel = "noopener noreferrer";
       li.appendChild(a);

@@ -20,6 +20,7 @@ from bot.handoff.service import (
 )
 from bot.handoff.models import Handoff, HandoffMessage, HandoffOutcome, HandoffReason, HandoffStatus
 from bot.channels.outbox import Outbox, SendResult
+from bot.channels.window import Route, Way
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.conversation.rasa_client import RasaUnavailable
 from bot.registry.models import Recipient
@@ -276,7 +277,7 @@ def test_reply_after_24_hours_of_whatsapp_silence_goes_by_sms(db: Database, esca
     cid = contact(db, "+6281200000051")
     inbound(db, cid, "tolong dibantu 🙏", ago=timedelta(hours=25))
     hid = escalations.escalate(cid, HandoffReason.REQUESTED).handoff_id
-    assert desk.chat(agent, hid).reply_fallback
+    assert desk.chat(agent, hid).reply_route == Route(Way.SMS, Channel.SMS)
     result = desk.reply(agent, hid, "Baik Ibu, “data” sudah kami cek 👍")
     assert (result.channel, result.fell_back_to_sms) == ("sms", True)
     assert transport.sent[0][2] == "sms" and transport.sent[0][1].isascii()

@@ -31,7 +31,7 @@ def test_arguments_follow_the_table() -> None:
     assert keyword_payload("TIKET adu-20261123-k7qx") == '/check_ticket{"ticket_ref": "ADU-20261123-K7QX"}'
     assert keyword_payload("ADU#Siti#uang belum cair") == '/file_complaint{"report_text": "Siti#uang belum cair"}'
     assert keyword_payload("JADWAL besok kapan") is None, "a keyword that takes nothing, followed by text, is free text"
-    assert all(k.argument in (Argument.NONE, Argument.NIK, Argument.TICKET, Argument.REPORT) for k in KEYWORDS)
+    assert all(k.argument in (Argument.NONE, Argument.NIK, Argument.TICKET, Argument.REPORT, Argument.NAME) for k in KEYWORDS)
 
 
 def test_both_menus_list_every_keyword_a_citizen_types() -> None:

@@ -12,7 +12,7 @@ from bot.db import Database
 from bot.channels.outbox import Outbox
 from bot.channels.sandbox import SandboxTransport
 from bot.channels.twilio import TwilioTransport
-from bot.conversation.models import Channel, Contact, Message, MessageStatus
+from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus
 from bot.rules.nik import InvalidNik, find_niks, parse_nik
 from bot.reports.service import (
     IDENTITY_PROTECTED_TEXT,
@@ -53,10 +53,17 @@ class Clock:
 
 
 def add_contact(db: Database, address: str, channel: str = Channel.SMS, opted_out: bool = False) -> int:
+    """A contact who last wrote on `channel` at T0 (so WhatsApp's window is open)."""
     with db.session() as session:
         contact = Contact(address=address, last_channel=channel, opted_out=opted_out)
         session.add(contact)
         session.flush()
+        session.add(
+            Message(
+                contact_id=contact.id, direction=Direction.INBOUND, channel=channel, provider="twilio",
+                body="halo", status=MessageStatus.ANSWERED, created_at=T0,
+            )
+        )
         return contact.id
 
 
@@ -108,7 +115,7 @@ def count_reports(db: Database) -> int:
 
 def outbound(db: Database) -> list[Message]:
     with db.session() as session:
-        return list(session.scalars(select(Message).order_by(Message.id)))
+        return list(session.scalars(select(Message).where(Message.direction == Direction.OUTBOUND).order_by(Message.id)))
 
 
 # ---- create -----------------------------------------------------------------------

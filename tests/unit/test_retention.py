@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -14,6 +15,7 @@ from bot.reports.models import Report
 from bot.conversation.retention import purge_chats
 from bot.conversation.retention_cli import purge
 from bot.handoff.staff_models import StaffLoginSession, StaffUser
+from bot.media.store import LocalMediaStore
 
 # The CLI purges against the real clock, so the history is dated from it too.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -88,8 +90,14 @@ def history(db: Database) -> dict[str, int]:
     return ids
 
 
-def test_old_chat_goes_and_everything_that_must_stay_stays(db: Database, history: dict[str, int]) -> None:
-    report = purge_chats(db, retention_days=365, now=NOW)
+@pytest.fixture
+def media_store(tmp_path: Path) -> LocalMediaStore:
+    """Where the purge deletes stored media (tests/test_media.py covers what it deletes)."""
+    return LocalMediaStore(tmp_path / "media")
+
+
+def test_old_chat_goes_and_everything_that_must_stay_stays(media_store: LocalMediaStore, db: Database, history: dict[str, int]) -> None:
+    report = purge_chats(db, media_store=media_store, retention_days=365, now=NOW)
     assert (report.messages, report.staff_reply_links, report.contacts) == (12, 1, 1)
     assert report.cutoff == NOW - timedelta(days=365)
     with db.session() as session:
@@ -101,33 +109,33 @@ def test_old_chat_goes_and_everything_that_must_stay_stays(db: Database, history
     assert (count(db, Report), count(db, Handoff), count(db, HandoffMessage)) == (1, 1, 0)
 
 
-def test_dry_run_counts_the_same_and_deletes_nothing(db: Database, history: dict[str, int]) -> None:
+def test_dry_run_counts_the_same_and_deletes_nothing(media_store: LocalMediaStore, db: Database, history: dict[str, int]) -> None:
     before = count(db, Message)
-    dry = purge_chats(db, retention_days=365, now=NOW, dry_run=True)
+    dry = purge_chats(db, media_store=media_store, retention_days=365, now=NOW, dry_run=True)
     assert count(db, Message) == before
     assert count(db, Contact) == 5
-    real = purge_chats(db, retention_days=365, now=NOW)
+    real = purge_chats(db, media_store=media_store, retention_days=365, now=NOW)
     assert (dry.messages, dry.staff_reply_links, dry.contacts) == (real.messages, real.staff_reply_links, real.contacts)
     assert dry.dry_run and not real.dry_run
 
 
-def test_deletes_in_batches_and_a_second_run_finds_nothing(db: Database) -> None:
+def test_deletes_in_batches_and_a_second_run_finds_nothing(media_store: LocalMediaStore, db: Database) -> None:
     contact_id = add_contact(db, "+6281200000009", last_seen=RECENT)
     for _ in range(11):
         add_message(db, contact_id, OLD)
-    assert purge_chats(db, now=NOW, batch=3).messages == 11
-    again = purge_chats(db, now=NOW)
+    assert purge_chats(db, media_store=media_store, now=NOW, batch=3).messages == 11
+    again = purge_chats(db, media_store=media_store, now=NOW)
     assert (again.messages, again.contacts) == (0, 0)
 
 
-def test_a_shorter_period_reaches_more_recent_chat(db: Database, history: dict[str, int]) -> None:
-    assert purge_chats(db, retention_days=7, now=NOW).messages == 14
+def test_a_shorter_period_reaches_more_recent_chat(media_store: LocalMediaStore, db: Database, history: dict[str, int]) -> None:
+    assert purge_chats(db, media_store=media_store, retention_days=7, now=NOW).messages == 14
     assert count(db, Message) == 0
 
 
-def test_the_period_is_at_least_a_day(db: Database) -> None:
+def test_the_period_is_at_least_a_day(media_store: LocalMediaStore, db: Database) -> None:
     with pytest.raises(ValueError):
-        purge_chats(db, retention_days=0)
+        purge_chats(db, media_store=media_store, retention_days=0)
 
 
 def test_cli_prints_counts_and_dry_run_keeps_data(db: Database, history: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,7 +151,7 @@ def test_cli_prints_counts_and_dry_run_keeps_data(db: Database, history: dict[st
     assert runner.invoke(purge, ["--days", "0"]).exit_code == 2
 
 
-def test_ended_and_expired_staff_sign_ins_go_and_live_ones_stay(db: Database) -> None:
+def test_ended_and_expired_staff_sign_ins_go_and_live_ones_stay(media_store: LocalMediaStore, db: Database) -> None:
     with db.session() as session:
         officer = StaffUser(username="rina", password_hash="x")
         session.add(officer)
@@ -154,7 +162,7 @@ def test_ended_and_expired_staff_sign_ins_go_and_live_ones_stay(db: Database) ->
             ("live", None, NOW + timedelta(hours=3)),
         ):
             session.add(StaffLoginSession(id_hash=name.ljust(64, "0"), user_id=officer.id, ended_at=ended, expires_at=expires))
-    assert purge_chats(db, now=NOW, dry_run=True).staff_sessions == 2
-    assert purge_chats(db, now=NOW).staff_sessions == 2
+    assert purge_chats(db, media_store=media_store, now=NOW, dry_run=True).staff_sessions == 2
+    assert purge_chats(db, media_store=media_store, now=NOW).staff_sessions == 2
     with db.session() as session:
         assert session.scalars(select(StaffLoginSession.id_hash)).all() == ["live".ljust(64, "0")]

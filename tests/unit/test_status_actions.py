@@ -14,17 +14,39 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions import runtime
 from actions import status as status_actions
-from actions.status import ActionAnswerStatus, ActionAskStatusFormNik, ValidateStatusForm
+from actions.status import (
+    ActionAnswerStatus,
+    ActionAskStatusFormNik,
+    ActionAskStatusFormStatusName,
+    ActionAskStatusFormStatusVillage,
+    ActionAskStatusFormStatusVillageChoice,
+    ValidateStatusForm,
+)
 from bot.db import Database
 from bot.registry.demo import DEMO_PERSONAS, seed_demo
 from bot.conversation.models import Contact
-from bot.registry.status import ASK_NIK, RETRY_NIK, StatusService
+from bot.registry.status import (
+    ASK_NAME,
+    ASK_NIK,
+    ASK_VILLAGE,
+    RETRY_NAME,
+    RETRY_NIK,
+    RETRY_VILLAGE,
+    VILLAGE_UNKNOWN,
+    StatusService,
+)
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
 NIK = {persona.key: persona.nik for persona in DEMO_PERSONAS}
 DOMAIN: dict[str, Any] = {
-    "forms": {"status_form": {"required_slots": ["nik"]}},
+    "forms": {
+        "status_form": {
+            "required_slots": [
+                "nik", "status_by_name", "status_name", "status_village", "status_village_choice",
+            ]
+        }
+    },
     "slots": {
         "nik": {"type": "text", "mappings": [{"type": "from_entity", "entity": "nik"}]},
         "status_topic": {
@@ -32,6 +54,14 @@ DOMAIN: dict[str, Any] = {
             "mappings": [{"type": "from_intent", "intent": "check_status", "value": "status"}],
         },
         "program": {"type": "text", "mappings": [{"type": "from_entity", "entity": "program"}]},
+        "status_by_name": {
+            "type": "bool",
+            "mappings": [{"type": "from_intent", "intent": "check_status_by_name", "value": True}],
+        },
+        **{
+            slot: {"type": "text", "mappings": [{"type": "from_text"}]}
+            for slot in ("status_name", "status_village", "status_village_choice")
+        },
     },
 }
 
@@ -102,7 +132,7 @@ def test_form_asks_nothing_when_the_phone_names_one_household() -> None:
 def test_form_keeps_asking_when_the_phone_does_not_decide(sender: str) -> None:
     events, texts = run(ValidateStatusForm(), make_tracker(sender))
 
-    assert events == []
+    assert events == [SlotSet("requested_slot", "nik")]
     assert texts == []
 
 
@@ -118,7 +148,7 @@ def test_form_keeps_asking_when_the_phone_does_not_decide(sender: str) -> None:
 def test_valid_nik_is_normalised(typed: Any, value: str) -> None:
     events, texts = run(ValidateStatusForm(), make_tracker("kstranger", just_set={"nik": typed}))
 
-    assert events == [SlotSet("nik", value)]
+    assert events == [SlotSet("nik", value), SlotSet("requested_slot", None)]
     assert texts == []
 
 
@@ -143,7 +173,7 @@ def test_valid_nik_is_normalised(typed: Any, value: str) -> None:
 def test_invalid_nik_is_rejected_with_its_reason(sender: str, typed: str, reason: str) -> None:
     events, texts = run(ValidateStatusForm(), make_tracker(sender, just_set={"nik": typed}))
 
-    assert events == [SlotSet("nik", None)]
+    assert events == [SlotSet("nik", None), SlotSet("requested_slot", "nik")]
     assert texts == [f"{reason} {RETRY_NIK}"]
 
 
@@ -151,7 +181,7 @@ def test_invalid_nik_is_rejected_with_its_reason(sender: str, typed: str, reason
 def test_household_number_is_accepted_on_a_shared_phone(typed: str) -> None:
     events, texts = run(ValidateStatusForm(), make_tracker("ksumiati", just_set={"nik": typed}))
 
-    assert events == [SlotSet("nik", typed)]
+    assert events == [SlotSet("nik", typed), SlotSet("requested_slot", None)]
     assert texts == []
 
 
@@ -234,6 +264,148 @@ def test_history_length_follows_the_channel(channel: str, lines: int) -> None:
     tracker = make_tracker("ksiti", slots={"status_topic": "history"}, channel=channel)
 
     assert len(run(ActionAnswerStatus(), tracker)[1][0].splitlines()) == lines
+
+
+# --- without a NIK: name and village ---------------------------------------------------------
+
+BY_NAME = {"status_by_name": True}
+EUIS = {"status_by_name": True, "status_name": "Euis Komalasari", "status_village": "Sukamaju"}
+
+
+def requested(events: list[dict[str, Any]]) -> Any:
+    return next(e["value"] for e in events if e["name"] == "requested_slot")
+
+
+def stranger(slots: dict[str, Any], just_set: dict[str, Any] | None = None) -> Tracker:
+    """A phone registered to nobody, on the name path."""
+    return make_tracker("kstranger", slots=slots, just_set=just_set)
+
+
+def test_without_a_nik_the_form_asks_the_name_then_the_village() -> None:
+    events, _ = run(ValidateStatusForm(), stranger(BY_NAME))
+    assert requested(events) == "status_name"
+
+    slots = BY_NAME | {"status_name": "Euis Komalasari", "requested_slot": "status_name"}
+    events, _ = run(ValidateStatusForm(), stranger(slots))
+    assert requested(events) == "status_village"
+
+
+def test_a_shared_village_name_asks_which_village() -> None:
+    tracker = stranger(EUIS | {"requested_slot": "status_village"})
+    events, _ = run(ValidateStatusForm(), tracker)
+
+    assert requested(events) == "status_village_choice"
+
+
+def test_a_shared_village_just_sent_is_kept_and_its_number_asked() -> None:
+    slots = BY_NAME | {"status_name": "Euis Komalasari", "requested_slot": "status_village"}
+    tracker = stranger(slots, just_set={"status_village": "desa Sukamaju"})
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    # Only the village is set this turn, so the question that follows is not silenced.
+    assert [e for e in events if e["name"] != "requested_slot"] == [
+        SlotSet("status_village", "desa Sukamaju")
+    ]
+    assert requested(events) == "status_village_choice" and texts == []
+
+
+def test_a_village_of_its_own_needs_no_choice() -> None:
+    slots = EUIS | {"status_village": "Batu Merah", "requested_slot": "status_village"}
+    events, _ = run(ValidateStatusForm(), stranger(slots))
+
+    assert requested(events) is None
+
+
+def test_a_registered_phone_is_recognised_even_after_lupa_nik() -> None:
+    events, texts = run(ValidateStatusForm(), make_tracker("ksiti", slots=BY_NAME))
+
+    assert events == [SlotSet("requested_slot", None)] and texts == []
+
+
+def test_a_name_sent_at_once_is_checked_and_the_village_asked() -> None:
+    tracker = stranger(BY_NAME, just_set={"status_name": "  Euis   Komalasari "})
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("status_name", "Euis Komalasari") in events and texts == []
+
+
+@pytest.mark.parametrize(
+    "typed, reason",
+    [("Euis 2", "Nama tidak boleh berisi angka."), ("Ed", "Nama terlalu pendek.")],
+)
+def test_what_is_not_a_name_is_asked_again_with_its_reason(typed: str, reason: str) -> None:
+    tracker = stranger(BY_NAME | {"requested_slot": "status_name"}, just_set={"status_name": typed})
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("status_name", None) in events
+    assert texts == [f"{reason} {RETRY_NAME}"]
+
+
+def test_a_nik_sent_instead_of_a_name_is_checked_as_a_nik() -> None:
+    just_set = {"status_name": NIK["siti"], "nik": NIK["siti"]}
+    tracker = stranger(BY_NAME | {"requested_slot": "status_name"}, just_set=just_set)
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("nik", NIK["siti"]) in events
+    assert requested(events) is None and texts == []
+
+
+def test_the_keyword_nama_again_asks_the_name_again() -> None:
+    just_set = {"status_name": "/check_status_by_name"}
+    tracker = stranger(BY_NAME | {"requested_slot": "status_name"}, just_set=just_set)
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("status_name", None) in events and texts == [ASK_NAME]
+    assert run(ActionAskStatusFormStatusName(), tracker) == ([], [])
+
+
+def test_an_unknown_village_is_said_so_and_asked_again() -> None:
+    slots = BY_NAME | {"status_name": "Euis Komalasari", "requested_slot": "status_village"}
+    tracker = stranger(slots, just_set={"status_village": "Entah Berantah"})
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("status_village", None) in events
+    assert texts == [VILLAGE_UNKNOWN.format(village="Entah Berantah")]
+    assert run(ActionAskStatusFormStatusVillage(), tracker) == ([], [])
+
+
+def test_an_empty_village_gets_its_reason() -> None:
+    slots = BY_NAME | {"status_name": "Euis Komalasari", "requested_slot": "status_village"}
+    tracker = stranger(slots, just_set={"status_village": "desa"})
+
+    texts = run(ValidateStatusForm(), tracker)[1]
+
+    assert texts == [f"Nama desa/kelurahan belum terisi. {RETRY_VILLAGE}"]
+
+
+@pytest.mark.parametrize("typed, accepted", [("2", "2"), ("2.", "2"), ("3", None), ("Bogor", None)])
+def test_the_village_number(typed: str, accepted: str | None) -> None:
+    slots = EUIS | {"requested_slot": "status_village_choice"}
+    tracker = stranger(slots, just_set={"status_village_choice": typed})
+    events, texts = run(ValidateStatusForm(), tracker)
+
+    assert SlotSet("status_village_choice", accepted) in events
+    assert texts == ([] if accepted else ["Balas angka 1 sampai 2, atau ketik BATAL."])
+
+
+def test_the_questions_of_the_name_path() -> None:
+    assert run(ActionAskStatusFormStatusName(), stranger(BY_NAME))[1] == [ASK_NAME]
+    assert run(ActionAskStatusFormStatusVillage(), stranger(BY_NAME))[1] == [ASK_VILLAGE]
+    choice = run(ActionAskStatusFormStatusVillageChoice(), stranger(EUIS))[1][0]
+    assert choice.splitlines()[1:3] == [
+        "1. Sukamaju, Kec. Baleendah, Kab. Bandung",
+        "2. Sukamaju, Kec. Cibinong, Kab. Bogor",
+    ]
+
+
+def test_the_answer_by_name_is_public_only_and_every_slot_is_cleared() -> None:
+    events, texts = run(ActionAnswerStatus(), stranger(EUIS | {"status_village_choice": "2"}))
+
+    assert texts[0].splitlines()[1] == "E*** K*********:"
+    assert "Rp" not in texts[0] and NIK["euis"] not in texts[0] and "Komalasari" not in texts[0]
+    assert {e["name"] for e in events if e["value"] is None} >= {
+        "status_by_name", "status_name", "status_village", "status_village_choice", "status_topic",
+    }
 
 
 # --- building the service -------------------------------------------------------------------
