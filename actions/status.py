@@ -8,7 +8,10 @@ answer has been given and the slot is cleared again.
 
 A citizen without a NIK ("lupa NIK", NAMA, CEK NAMA ... DESA ...) is asked the full
 name and the village instead, and which village by number when several share the
-name; the answer is then the public one (StatusService.answer_by_name).
+name; when more share it than one list shows, the kecamatan or kabupaten/kota first,
+which is kept in the village slot after a comma ("Sukamaju, Cibinong"). The answer is
+then the public one (StatusService.answer_by_name). Numbered lists also go as
+WhatsApp choices (Rasa buttons, bot/conversation/choices.py).
 
 The service is built on first use from the environment (actions.runtime: no engine
 or network at import time); tests hand their own to `status_service.override`.
@@ -29,16 +32,20 @@ from rasa_sdk.types import DomainDict
 
 from actions import runtime
 from actions.base import BansosAction
+from bot.conversation.choices import Reply, as_buttons, choices_of
 from bot.rules.nik import InvalidNik, find_niks, parse_nik
-from bot.registry.by_name import InvalidName, Village, normalise_name
+from bot.registry.by_name import InvalidName, Village, normalise_name, with_area
 from bot.registry.status import (
+    AREA_UNKNOWN,
     ASK_NAME,
+    RETRY_AREA,
     ASK_VILLAGE,
     RETRY_NAME,
     RETRY_NIK,
     RETRY_VILLAGE,
     RETRY_VILLAGE_CHOICE,
     VILLAGE_UNKNOWN,
+    StatusAnswer,
     StatusService,
     parse_choice,
 )
@@ -70,6 +77,28 @@ async def _villages(text: Optional[str]) -> List[Village]:
         return await asyncio.to_thread(status_service().villages, text)
     except InvalidName:
         return []
+
+
+async def _known_villages(
+    dispatcher: CollectingDispatcher, text: str, unknown: str, retry: str = RETRY_VILLAGE
+) -> Optional[List[Village]]:
+    """The villages `text` names; None, once the citizen is told why (`unknown` when
+    the register has none of that name, else the reason and `retry`), for text naming
+    no village."""
+    try:
+        villages = await asyncio.to_thread(status_service().villages, text)
+    except InvalidName as exc:
+        dispatcher.utter_message(text=f"{exc.reason} {retry}")
+        return None
+    if not villages:
+        dispatcher.utter_message(text=unknown)
+        return None
+    return villages
+
+
+def _say(dispatcher: CollectingDispatcher, answer: StatusAnswer) -> None:
+    """Send an answer, its numbered list also as WhatsApp choices."""
+    dispatcher.utter_message(text=answer.text, buttons=as_buttons(answer.choices))
 
 
 class ValidateStatusForm(FormValidationAction):
@@ -169,13 +198,7 @@ class ValidateStatusForm(FormValidationAction):
     ) -> Dict[Text, Any]:
         """Accept a village the register knows."""
         text = " ".join((_slot_text(slot_value) or "").split())
-        try:
-            villages = await asyncio.to_thread(status_service().villages, text)
-        except InvalidName as exc:
-            dispatcher.utter_message(text=f"{exc.reason} {RETRY_VILLAGE}")
-            return {VILLAGE_SLOT: None}
-        if not villages:
-            dispatcher.utter_message(text=VILLAGE_UNKNOWN.format(village=text))
+        if await _known_villages(dispatcher, text, VILLAGE_UNKNOWN.format(village=text)) is None:
             return {VILLAGE_SLOT: None}
         return {VILLAGE_SLOT: text}
 
@@ -186,13 +209,28 @@ class ValidateStatusForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> Dict[Text, Any]:
-        """Accept the number of one of the villages listed."""
-        villages = await _villages(_slot_text(tracker.get_slot(VILLAGE_SLOT)))
-        choice = parse_choice(_slot_text(slot_value), len(villages))
-        if choice is None:
-            dispatcher.utter_message(text=RETRY_VILLAGE_CHOICE.format(count=len(villages)))
+        """Accept the number of one of the villages listed; or, when too many share the
+        name to list, the kecamatan or kabupaten/kota, which narrows the village."""
+        village = _slot_text(tracker.get_slot(VILLAGE_SLOT))
+        villages = await _villages(village)
+        text = " ".join((_slot_text(slot_value) or "").split())
+        listed = status_service().village_choice(villages)
+        if listed.choices:
+            choice = status_service().village_number(text, villages)
+            if choice is None:
+                dispatcher.utter_message(text=RETRY_VILLAGE_CHOICE.format(count=len(villages)))
+                return {VILLAGE_CHOICE_SLOT: None}
+            return {VILLAGE_CHOICE_SLOT: str(choice)}
+        narrowed = with_area(village, text)
+        unknown = AREA_UNKNOWN.format(village=(village or "").partition(",")[0].strip(), area=text)
+        found = await _known_villages(dispatcher, narrowed, unknown, RETRY_AREA)
+        if found is None:
             return {VILLAGE_CHOICE_SLOT: None}
-        return {VILLAGE_CHOICE_SLOT: str(choice)}
+        if len(found) == 1:
+            return {VILLAGE_SLOT: narrowed, VILLAGE_CHOICE_SLOT: "1"}
+        # Still several: this validation asks (the question action stays silent after it).
+        _say(dispatcher, status_service().village_choice(found))
+        return {VILLAGE_SLOT: narrowed, VILLAGE_CHOICE_SLOT: None}
 
 
 class ActionAskStatusFormNik(BansosAction):
@@ -212,7 +250,7 @@ class ActionAskStatusFormNik(BansosAction):
         if NIK_SLOT in recent and recent[NIK_SLOT] is None:
             return []
         answer = await asyncio.to_thread(status_service().ask_for_nik, tracker.sender_id)
-        dispatcher.utter_message(text=answer.text)
+        _say(dispatcher, answer)
         return []
 
 
@@ -233,12 +271,14 @@ class _AskAfterValidation(BansosAction):
         recent = tracker.slots_to_validate()
         if self.slot in recent and recent[self.slot] is None:
             return []
-        dispatcher.utter_message(text=await self.question(tracker))
+        question = await self.question(tracker)
+        dispatcher.utter_message(text=str(question), buttons=as_buttons(choices_of(question)))
         return []
 
     @abc.abstractmethod
     async def question(self, tracker: Tracker) -> str:
-        """The question to send; abstract, so rasa_sdk registers only the subclasses."""
+        """The question to send (a Reply when it offers choices); abstract, so rasa_sdk
+        registers only the subclasses."""
 
 
 class ActionAskStatusFormStatusName(_AskAfterValidation):
@@ -260,13 +300,15 @@ class ActionAskStatusFormStatusVillage(_AskAfterValidation):
 
 
 class ActionAskStatusFormStatusVillageChoice(_AskAfterValidation):
-    """Lists the villages that share the name given, to pick one by number."""
+    """Lists the villages that share the name given, to pick one by number; or, when
+    too many share it to list, asks for the kecamatan or kabupaten/kota."""
 
     slot = VILLAGE_CHOICE_SLOT
 
     async def question(self, tracker: Tracker) -> str:
         villages = await _villages(_slot_text(tracker.get_slot(VILLAGE_SLOT)))
-        return status_service().village_choice(villages).text
+        answer = status_service().village_choice(villages)
+        return Reply(answer.text, answer.choices)
 
 
 class ActionAnswerStatus(BansosAction):
@@ -301,7 +343,7 @@ class ActionAnswerStatus(BansosAction):
             program,
             self.channel(tracker),
         )
-        dispatcher.utter_message(text=answer.text)
+        _say(dispatcher, answer)
         events: List[EventType] = [SlotSet(NIK_SLOT, None), SlotSet(TOPIC_SLOT, None)]
         if program is not None:
             events.append(SlotSet(PROGRAM_SLOT, None))

@@ -84,6 +84,9 @@ class Settings:
     twilio_http_timeout: float = 10.0
     # Citizens' media (bot/media/): where our copies live, the largest file kept, and
     # the longest one download may take (each connect and read also has TWILIO_HTTP_TIMEOUT).
+    # MEDIA_STORE: "local" (the folder MEDIA_DIR: one host, or a volume every host
+    # shares) or "database" (the application's database: several hosts).
+    media_store: str = "local"
     media_dir: str = str(PROJECT_ROOT / "instance" / "media")
     media_max_bytes: int = 5 * 1024 * 1024
     media_fetch_timeout: float = 30.0
@@ -150,7 +153,8 @@ class Settings:
     signal_min_count: int = 3
     signal_alpha: float = 0.01
     signal_named_min: int = 3
-    signal_summary_interval_seconds: float = 86400.0
+    # The summary job runs hourly so one waiting outside sending hours goes at their start.
+    signal_summary_interval_seconds: float = 3600.0
     kannel_smsc: str = ""
     kannel_callback_url: str = "http://127.0.0.1:8000"
     # Kannel signs nothing: its callbacks carry this secret (HTTP Basic) and must come
@@ -286,6 +290,7 @@ def load_settings(env_file: str | os.PathLike[str] | None = None) -> Settings:
         twilio_messaging_service_sid=env.get("TWILIO_MESSAGING_SERVICE_SID", ""),
         twilio_api_base=env.get("TWILIO_API_BASE", "").rstrip("/"),
         twilio_http_timeout=_env_float("TWILIO_HTTP_TIMEOUT", Settings.twilio_http_timeout),
+        media_store=env.get("MEDIA_STORE", "").strip().lower() or Settings.media_store,
         media_dir=env.get("MEDIA_DIR") or Settings.media_dir,
         media_max_bytes=_env_int("MEDIA_MAX_BYTES", Settings.media_max_bytes),
         media_fetch_timeout=_env_float("MEDIA_FETCH_TIMEOUT", Settings.media_fetch_timeout),
@@ -320,6 +325,11 @@ def _signal_settings() -> dict[str, Any]:
     }
     values: dict[str, Any] = {name: _env_int(var, getattr(Settings, name)) for name, var in ints.items()}
     values |= {name: _env_float(var, getattr(Settings, name)) for name, var in floats.items()}
+    for name, var in (ints | floats).items():
+        if not values[name] > 0:
+            raise ValueError(f"{var} must be greater than 0, not {values[name]}")
+    if not values["signal_alpha"] < 1:
+        raise ValueError(f"SIGNAL_ALPHA must be below 1, not {values['signal_alpha']}")
     return values
 
 

@@ -76,14 +76,15 @@ def build_services(settings: Settings) -> Services:
     reports = ReportService(db, outbox)
     audit = AuditLog(db)
     desk = HandoffDesk(db, outbox, rasa, audit)
-    media_store = make_media_store(settings)
+    media_store = make_media_store(settings, db)
+    staff_reports = StaffReports(db, reports, audit)
     return Services(
         settings=settings,
         db=db,
         rasa=rasa,
         outbox=outbox,
         later=later,
-        delivery=DeliveryTracker(db, RetryPolicy.from_settings(settings), fall_back=later.fall_back),
+        delivery=DeliveryTracker(db, RetryPolicy.from_settings(settings), fall_back=later.fall_back_soon),
         escalations=escalations,
         conversations=Conversations(db, rasa, settings, escalations, outbox, _buttons(settings)),
         reports=reports,
@@ -93,9 +94,9 @@ def build_services(settings: Settings) -> Services:
             audit=audit,
             directory=StaffDirectory(db, audit),
             desk=desk,
-            reports=StaffReports(db, reports, audit),
+            reports=staff_reports,
             conversation_export=ConversationExport(db, desk, audit),
-            media=StaffMedia(db, media_store, audit, desk),
+            media=StaffMedia(db, media_store, audit, desk, staff_reports),
         ),
         signals=SignalService(db, stat_settings(settings)),
         media=MediaIntake(db, media_store, _media_source(settings), outbox, settings),

@@ -48,6 +48,9 @@ DEFAULTS = {
     # default 100 (README, "Database connections").
     "DB_POOL_SIZE": "4",
     "DB_MAX_OVERFLOW": "4",
+    # Citizens' photos live in the database, where every web host serves them and the
+    # purge deletes them (bot/media/store.py); MEDIA_DIR is one host's folder.
+    "MEDIA_STORE": "database",
     # Every process of this one host counts its metrics into one folder (bot/metrics.py).
     "PROMETHEUS_MULTIPROC_DIR": str(ROOT / "instance" / "metrics-scaled"),
 }

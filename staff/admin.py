@@ -9,7 +9,7 @@ from bot.handoff.audit import AuditAction
 from bot.registry.importer import ImportFileError
 from bot.reports.models import ReportKind, ReportStatus
 from bot.handoff.staff_models import StaffRole
-from bot.handoff.staff_users import InvalidStaffUser
+from bot.handoff.staff_users import InvalidStaffUser, check_phone
 from staff import bp
 from staff.auth import client_ip, me, require, services
 from staff.forms import ROLE_LABELS, ActionForm, ImportForm, PasswordForm, UserCreateForm, UserEditForm
@@ -59,6 +59,8 @@ def admin_user(user_id: int) -> Any:
     form = UserEditForm(obj=user) if request.method == "GET" else UserEditForm()
     if form.validate_on_submit():
         try:
+            # The number is checked first, so a bad one leaves role, region and status unchanged too.
+            check_phone(form.phone.data)
             services().directory.update_user(
                 user_id, form.role.data, form.region.data, bool(form.active.data), me(), client_ip()
             )

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from app import create_app
+from bot.channels import buttons as buttons_module
 from bot.cli import main as bansos
 from bot.conversation.models import Direction, Message, MessageStatus
 from bot.db import Database
@@ -71,9 +72,10 @@ def synced(twilio_api: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch) -> FakeTw
     return twilio_api
 
 
-def _client(db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi) -> FlaskClient:
+def _client(db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi, **settings: Any) -> FlaskClient:
     return create_app(
         {
+            **settings,
             "database_url": db.url,
             "rasa_url": rasa.url,  # type: ignore[attr-defined]
             "rasa_timeout": 5.0,
@@ -196,6 +198,61 @@ def test_buttons_refused_by_twilio_go_again_as_the_numbered_text(
         (QUESTION, MessageStatus.FAILED, "21656"),
         (QUESTION, "queued", None),
     ]
+
+
+def test_buttons_twilio_took_but_answered_too_late_for_are_not_sent_again_as_text(
+    db: Database, rasa: FakeRasa, synced: FakeTwilioApi
+) -> None:
+    rasa.replies = [REPLIES[1]]
+    synced.on_create = lambda message: time.sleep(2)
+    _post(_client(db, rasa, synced, twilio_http_timeout=1.0), whatsapp_form(PHONE, "mau lapor"))
+    (stored,) = _outbound(db, 1)
+    time.sleep(0.5)
+    (sent,) = synced.sent
+    assert sent["content_sid"] == _sid_of(synced, "bansos_list_picker_4")
+    assert (stored.body, stored.status, stored.provider_sid) == (QUESTION, MessageStatus.QUEUED, sent["sid"])
+
+
+def test_a_content_made_anew_at_twilio_is_used_after_one_refusal(
+    db: Database, rasa: FakeRasa, synced: FakeTwilioApi
+) -> None:
+    rasa.replies = [REPLIES[1]]
+    client = _client(db, rasa, synced)
+    _post(client, whatsapp_form(PHONE, "mau lapor"))
+    old_sid = _sid_of(synced, "bansos_list_picker_4")
+    assert _wait_for(synced, 1)[0]["content_sid"] == old_sid
+    # Deleted and created again at Twilio (another `bansos content sync`): a new SID.
+    synced.content.contents["HX" + "f" * 32] = {**synced.content.contents.pop(old_sid), "sid": "HX" + "f" * 32}
+    _post(client, whatsapp_form(PHONE, "2"))
+    refused_then_text = _wait_for(synced, 2)[1]
+    assert refused_then_text["content_sid"] is None and refused_then_text["body"] == QUESTION
+    _post(client, whatsapp_form(PHONE, "3"))
+    assert _wait_for(synced, 3)[2]["content_sid"] == "HX" + "f" * 32
+
+
+def test_contents_made_after_start_are_used_once_the_missing_shapes_are_listed_again(
+    db: Database, rasa: FakeRasa, twilio_api: FakeTwilioApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = _client(db, rasa, twilio_api)
+    texts, _ = _post(client, whatsapp_form(PHONE, "mau lapor"))
+    assert texts == ["Pengaduan bansos.", QUESTION]
+    listings = lambda: [r for r in twilio_api.server.requests if r[0] == "GET" and "/v1/Content" in r[1]]  # type: ignore[attr-defined]  # noqa: E731
+    _synced_contents(monkeypatch, twilio_api)
+    listed = len(listings())
+    texts, _ = _post(client, whatsapp_form(PHONE, "mau lapor"))
+    assert texts == ["Pengaduan bansos.", QUESTION] and len(listings()) == listed, "not listed again at every message"
+    monkeypatch.setattr(buttons_module, "_MISSING_RETRY_SECONDS", 0.0, raising=False)
+    texts, _ = _post(client, whatsapp_form(PHONE, "mau lapor"))
+    assert texts == []
+    assert [m["content_sid"] for m in _wait_for(twilio_api, 2)] == [None, _sid_of(twilio_api, "bansos_list_picker_4")]
+
+
+def _synced_contents(monkeypatch: pytest.MonkeyPatch, twilio_api: FakeTwilioApi) -> None:
+    """Run `bansos content sync` against the fake, as an operator would after start-up."""
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", TEST_ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TEST_AUTH_TOKEN)
+    monkeypatch.setenv("TWILIO_API_BASE", twilio_api.url)  # type: ignore[attr-defined]
+    assert CliRunner().invoke(bansos, ["content", "sync"]).exit_code == 0
 
 
 def test_without_the_contents_at_twilio_the_choices_go_as_text_in_the_answer(

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from html import unescape
 from pathlib import Path
@@ -17,20 +19,25 @@ from typing import Any
 
 import pytest
 import requests
+from click.testing import CliRunner
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from app import create_app
+from scripts.run_scaled import scaled_environment
+from bot.config import Settings
 from bot.conversation import replies
 from bot.conversation.models import Contact, Message, utcnow
 from bot.conversation.retention import purge_chats
+from bot.conversation.retention_cli import purge
 from bot.db import Database
 from bot.handoff.models import Handoff
 from bot.handoff.staff_models import AuditEntry
 from bot.media.checks import MediaRefused, checked_type
-from bot.media.intake import record_media, size_label
-from bot.media.models import MediaItem, MediaRefusal, MediaStatus
-from bot.media.store import LocalMediaStore, MediaMissing
+from bot.media.intake import Download, MediaIntake, record_media, size_label
+from bot.rules.smstext import format_for_channel
+from bot.media.models import MediaContent, MediaItem, MediaRefusal, MediaStatus
+from bot.media.store import DatabaseMediaStore, LocalMediaStore, MediaMissing, make_media_store
 from bot.registry.models import Recipient
 from bot.reports.models import ComplaintCategory, ReportKind
 from bot.reports.service import ReportDraft
@@ -51,7 +58,12 @@ PDF = b"%PDF-1.4\n" + b"3" * 300 + b"\n%%EOF"
 @pytest.fixture
 def app(db: Database, twilio_api: FakeTwilioApi, rasa: Any, tmp_path: Path) -> Flask:
     """The app with Twilio credentials, its REST API the local fake, its media under tmp_path."""
-    return create_app({
+    return create_app(host_config(db, twilio_api, rasa, tmp_path / "media"))
+
+
+def host_config(db: Database, twilio_api: FakeTwilioApi, rasa: Any, media_dir: Path, **settings: Any) -> dict[str, Any]:
+    """One host's settings; `settings` overrides them (MEDIA_STORE, for one)."""
+    return {
         "database_url": db.url,
         "rasa_url": rasa.url,
         "rasa_timeout": 2.0,
@@ -63,9 +75,10 @@ def app(db: Database, twilio_api: FakeTwilioApi, rasa: Any, tmp_path: Path) -> F
         "twilio_http_timeout": 5.0,
         "public_base_url": "",
         "replay_wait_seconds": 2.0,
-        "media_dir": str(tmp_path / "media"),
+        "media_dir": str(media_dir),
         "media_max_bytes": MAX_BYTES,
-    })
+        **settings,
+    }
 
 
 def services(app: Flask) -> Services:
@@ -227,6 +240,43 @@ def test_purge_deletes_the_stored_files_with_the_chat(
         store.open(item.key)
 
 
+def test_with_the_database_store_another_host_serves_the_photo_and_purge_deletes_it(
+    db: Database, twilio_api: FakeTwilioApi, rasa: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two hosts (MEDIA_STORE=database), each with its own disk: host A fetches the
+    photo, host B serves it to the officer, and `bansos purge` deletes it from any host."""
+    a, b = (
+        create_app(host_config(db, twilio_api, rasa, tmp_path / host, media_store="database"))
+        for host in ("a", "b")
+    )
+    try:
+        register_citizen(db)
+        send(a, "PETUGAS")
+        send(a, "ini foto kartu KKS saya", [(media_url(twilio_api, JPEG, "image/jpeg"), "image/jpeg")])
+        [item] = wait_for(db, settled)
+        assert item.status == MediaStatus.STORED
+        assert not any(tmp_path.rglob(item.key)), "no host keeps the copy on its own disk"
+        with db.session() as session:
+            hid = session.scalars(select(Handoff.id)).one()
+        make_staff(b, "makassar", region="7371")
+        served = signed_in(b, "makassar").get(f"/staff/chats/{hid}/media/{item.key}")
+        assert served.status_code == 200 and served.data == JPEG
+
+        with db.session() as session:
+            session.execute(update(Message).values(created_at=utcnow() - timedelta(days=3)))
+        monkeypatch.setenv("DATABASE_URL", db.url)
+        monkeypatch.setenv("MEDIA_STORE", "database")
+        result = CliRunner().invoke(purge, ["--days", "1"])
+        assert result.exit_code == 0, result.output
+        assert "1 stored photos/PDFs" in result.output
+        with db.session() as session:
+            assert session.scalars(select(MediaContent.key)).all() == []
+        assert items(db) == []
+    finally:
+        for host in (a, b):
+            services(host).db.dispose()
+
+
 @pytest.mark.parametrize(
     ("declared", "content", "hide_length", "reply"),
     [
@@ -262,6 +312,69 @@ def test_two_refused_attachments_of_one_message_get_one_reply(app: Flask, db: Da
     found = wait_for(db, lambda found: len(found) == 2 and settled(found))
     assert [item.status for item in found] == [MediaStatus.REFUSED, MediaStatus.REFUSED]
     assert len(twilio_api.sent) == 1
+
+
+class _HeldDownloads:
+    """A provider whose downloads all wait until the test lets them go, then serve a video."""
+
+    def __init__(self, workers: int) -> None:
+        self.arrived = threading.Barrier(workers + 1)
+        self.go = threading.Event()
+
+    def download(self, url: str, max_bytes: int) -> Download:
+        self.arrived.wait(10)
+        assert self.go.wait(10)
+        return Download(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 100, "video/mp4")
+
+    def discard(self, url: str) -> None:
+        return None
+
+
+def test_two_workers_refusing_two_items_of_one_message_at_once_reply_once(
+    db: Database, twilio_api: FakeTwilioApi, rasa: Any, tmp_path: Path
+) -> None:
+    """Two hosts' workers refuse a message's two items at the same moment: one reply."""
+    if not db.is_postgres:
+        pytest.skip("SQLite lets one writer in at a time: the race needs PostgreSQL")
+    app = create_app(host_config(db, twilio_api, rasa, tmp_path / "media"))
+    try:
+        with db.session() as session:
+            contact = Contact(address=PHONE)
+            session.add(contact)
+            session.flush()
+            message = Message(contact_id=contact.id, direction="in", channel="whatsapp", provider="twilio", status="received")
+            session.add(message)
+            session.flush()
+            urls = [f"{twilio_api.url}/2010-04-01/Accounts/{TEST_ACCOUNT_SID}/Messages/MM{'a' * 32}/Media/ME{n * 32}"  # type: ignore[attr-defined]
+                    for n in "bc"]
+            record_media(session, message.id, [{"url": url, "content_type": "image/jpeg"} for url in urls], utcnow())
+            message_id = message.id
+        source = _HeldDownloads(workers=2)
+        hosts = [MediaIntake(db, LocalMediaStore(tmp_path / "media"), source, services(app).outbox, services(app).settings)
+                 for _ in range(2)]
+        workers = [threading.Thread(target=host.run_due) for host in hosts]
+        for worker in workers:
+            worker.start()
+        source.arrived.wait(10)
+        # Both items are claimed and downloaded; hold their rows so that both refusals
+        # are written at the same moment, as two hosts' would be.
+        with db.session() as holder:
+            holder.execute(select(MediaItem.id).with_for_update())
+            source.go.set()
+            deadline = time.monotonic() + 10
+            while holder.scalar(text(
+                "SELECT count(DISTINCT pid) FROM pg_locks WHERE NOT granted AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
+            )) < 2:
+                assert time.monotonic() < deadline, "the workers never reached the refusal"
+                time.sleep(0.05)
+        for worker in workers:
+            worker.join(10)
+        assert [item.status for item in items(db)] == [MediaStatus.REFUSED, MediaStatus.REFUSED]
+        with db.session() as session:
+            replied = session.scalars(select(Message.body).where(Message.in_reply_to_id == message_id)).all()
+        assert replied == [format_for_channel(replies.MEDIA_WRONG_TYPE.format(limit=size_label(MAX_BYTES)), "whatsapp")]
+    finally:
+        services(app).db.dispose()
 
 
 def test_twilio_unreachable_is_tried_again_later(app: Flask, db: Database, twilio_api: FakeTwilioApi, tmp_path: Path) -> None:
@@ -319,6 +432,37 @@ def test_local_store_puts_opens_replaces_and_deletes(tmp_path: Path) -> None:
 def test_local_store_refuses_what_is_not_a_key(tmp_path: Path, key: str) -> None:
     with pytest.raises(ValueError):
         LocalMediaStore(tmp_path).open(key)
+
+
+def test_database_store_puts_opens_replaces_and_deletes(db: Database) -> None:
+    store = DatabaseMediaStore(db)
+    key = "cd" + "1" * 30
+    store.put(key, b"first", "image/jpeg")
+    store.put(key, b"second", "image/png")
+    with store.open(key) as stored:
+        assert stored.read() == b"second"
+    with db.session() as session:
+        assert session.scalars(select(MediaContent.content_type)).all() == ["image/png"]
+    store.delete(key)
+    store.delete(key)
+    with pytest.raises(MediaMissing):
+        store.open(key)
+    with pytest.raises(ValueError):
+        store.put("../" + key, b"x", "image/jpeg")
+
+
+def test_the_scaled_shape_keeps_media_in_the_database() -> None:
+    """`make run-scaled` runs two web hosts: a copy on one host's disk would be a 404 on the other."""
+    assert scaled_environment({})["MEDIA_STORE"] == "database"
+    assert scaled_environment({"MEDIA_STORE": "local"})["MEDIA_STORE"] == "local", "a shared volume stays possible"
+
+
+def test_media_store_setting_picks_the_store_and_refuses_an_unknown_one(sqlite_db: Database, tmp_path: Path) -> None:
+    settings = Settings(media_dir=str(tmp_path))
+    assert isinstance(make_media_store(settings, sqlite_db), LocalMediaStore)
+    assert isinstance(make_media_store(replace(settings, media_store="database"), sqlite_db), DatabaseMediaStore)
+    with pytest.raises(ValueError, match="MEDIA_STORE"):
+        make_media_store(replace(settings, media_store="s3"), sqlite_db)
 
 
 @pytest.mark.parametrize(

@@ -106,7 +106,7 @@ def test_jobs_are_stored_in_the_database_and_kept_across_restarts(db: Database) 
     scheduler = build_scheduler(db, settings)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"plan_notices", "dispatch_notices", "summarise_signals", "fetch_media"}
-    assert jobs["summarise_signals"].trigger.interval == timedelta(days=1)
+    assert jobs["summarise_signals"].trigger.interval == timedelta(hours=1)
     assert jobs["plan_notices"].misfire_grace_time == 600
     assert jobs["dispatch_notices"].misfire_grace_time == 15
     assert all(job.coalesce and job.max_instances == 1 for job in jobs.values())

@@ -7,6 +7,8 @@ app sends an approved template or SMS, and falls back once when WhatsApp refuses
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -63,11 +65,18 @@ def app(db: Database, twilio_api: FakeTwilioApi) -> Flask:
 def citizen_writes(app: Flask, text: str, sender: str = PHONE) -> None:
     response = SIGNER.post(app.test_client(), "/webhooks/twilio/messages", whatsapp_form(sender, text))
     assert response.status_code == 200
+    settled(app)
 
 
 def status_callback(app: Flask, sid: str, status: str, error_code: str) -> None:
     form = {"MessageSid": sid, "MessageStatus": status, "ErrorCode": error_code, "AccountSid": TEST_ACCOUNT_SID}
     assert SIGNER.post(app.test_client(), "/webhooks/twilio/status", form).status_code == 204
+    settled(app)
+
+
+def settled(app: Flask) -> None:
+    """Wait for what the requests left to the background (held messages, fallbacks)."""
+    assert app.extensions["bansos"].outbox.wait_idle(30)
 
 
 def contact_id(db: Database, address: str = PHONE) -> int:
@@ -294,3 +303,145 @@ def test_a_held_staff_reply_is_not_sent_when_the_citizen_answers_stop(app: Flask
     citizen_writes(app, "STOP", WA_ID)
     assert twilio_api.sent == []
     assert "tidak dikirim: warga sudah STOP" in client.get(page).get_data(as_text=True)
+
+
+# ---- held replies: claimed once, sent off the webhook's thread -------------------------
+
+
+def hold_staff_replies(app: Flask, db: Database, *texts: str) -> int:
+    """Staff replies to a WhatsApp business id 25 hours after its last message: held."""
+    page = escalate(app, db, WA_ID)
+    age_everything(db, timedelta(hours=25))
+    if "andi" not in [p.username for p in app.extensions["bansos"].staff.directory.active_staff()]:
+        make_staff(app, "andi")
+    client = signed_in(app, "andi")
+    for text in texts:
+        assert post_form(client, page, f"{page}/reply", {"body": text}).status_code == 302
+    assert [m.status for m in outbound(db)].count(MessageStatus.HELD) == len(texts)
+    return contact_id(db, WA_ID)
+
+
+def free_texts_to(fake: FakeTwilioApi, to: str) -> list[str]:
+    return [m["body"] for m in fake.sent if m["to"] == to and m["content_sid"] is None]
+
+
+def test_two_releases_at_once_send_each_held_reply_once(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    replies = ["Data Ibu sudah kami cek.", "Dana masuk minggu depan.", "Terima kasih, Bu."]
+    held_for = hold_staff_replies(app, db, *replies)
+    outbox = app.extensions["bansos"].outbox
+    # Twilio takes a moment per message: both releases are under way together.
+    twilio_api.on_create = lambda message: time.sleep(0.3)
+    start = threading.Barrier(2)
+
+    def release() -> None:
+        start.wait()
+        outbox.release_held(held_for)
+
+    threads = [threading.Thread(target=release) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    outbox.release_held(held_for)
+    assert free_texts_to(twilio_api, f"whatsapp:{WA_ID}") == replies, "each once, in order"
+    assert MessageStatus.HELD not in [m.status for m in outbound(db)]
+
+
+def test_held_replies_go_after_the_webhook_answered_each_once_and_in_order(db: Database, twilio_api: FakeTwilioApi) -> None:
+    app = make_app(db, twilio_api, twilio_staff_reply_content_sid=STAFF_SID, twilio_http_timeout=10.0)
+    hold_staff_replies(app, db, "Balasan pertama.", "Balasan kedua.")
+    twilio_api.on_create = lambda message: time.sleep(6)
+    started = time.monotonic()
+    response = SIGNER.post(app.test_client(), "/webhooks/twilio/messages", whatsapp_form(WA_ID, "OK"))
+    assert response.status_code == 200
+    assert time.monotonic() - started < 4, "Twilio waits 15 s; two held messages at 6 s each must not hold the answer"
+    settled(app)
+    assert free_texts_to(twilio_api, f"whatsapp:{WA_ID}") == ["Balasan pertama.", "Balasan kedua."]
+    assert MessageStatus.HELD not in [m.status for m in outbound(db)]
+
+
+def test_a_failed_status_callback_answers_before_the_fallback_is_sent(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    citizen_writes(app, "halo")
+    reference = file_report(app, db)
+    age_everything(db, timedelta(hours=30))
+    twilio_api.sent.clear()
+    change_status_in_dashboard(app, reference)
+    [template] = twilio_api.sent
+    twilio_api.on_create = lambda message: time.sleep(3)
+    form = {"MessageSid": template["sid"], "MessageStatus": "failed", "ErrorCode": "63049", "AccountSid": TEST_ACCOUNT_SID}
+    started = time.monotonic()
+    assert SIGNER.post(app.test_client(), "/webhooks/twilio/status", form).status_code == 204
+    assert time.monotonic() - started < 2, "the SMS fallback is sent off the callback's request thread"
+    settled(app)
+    assert sent_by_api(twilio_api) == [(f"whatsapp:{PHONE}", REPORT_SID), (PHONE, None)]
+
+
+# ---- an announcing template that fails --------------------------------------------------
+
+
+def test_a_held_reply_fails_with_its_announcing_template(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    page = escalate(app, db, WA_ID)
+    age_everything(db, timedelta(hours=25))
+    make_staff(app, "andi")
+    client = signed_in(app, "andi")
+    post_form(client, page, f"{page}/reply", {"body": "Selamat siang Bu."})
+    [announcement] = [m for m in twilio_api.sent if m["content_sid"] == STAFF_SID]
+    status_callback(app, announcement["sid"], "undelivered", "63049")
+    held = [m for m in outbound(db) if m.body == "Selamat siang Bu."]
+    assert [(m.status, m.error_code) for m in held] == [(MessageStatus.FAILED, "63049")]
+    html = client.get(page).get_data(as_text=True)
+    assert "menunggu warga membalas" not in html and html.count("gagal (63049)") == 2
+    twilio_api.sent.clear()
+    citizen_writes(app, "halo", WA_ID)
+    assert free_texts_to(twilio_api, f"whatsapp:{WA_ID}") == [], "not sent weeks later"
+
+
+def test_a_held_reply_fails_when_its_template_is_refused_at_once(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    page = escalate(app, db, WA_ID)
+    age_everything(db, timedelta(hours=25))
+    make_staff(app, "andi")
+    twilio_api.failures[f"whatsapp:{WA_ID}"] = (400, 63024)
+    post_form(signed_in(app, "andi"), page, f"{page}/reply", {"body": "Selamat siang Bu."})
+    held = [m for m in outbound(db) if m.body == "Selamat siang Bu."]
+    assert [(m.status, m.error_code) for m in held] == [(MessageStatus.FAILED, "63024")]
+
+
+# ---- a long staff reply that may end as SMS ---------------------------------------------
+
+LONG_REPLY = "Bu, data Ibu sudah kami periksa bersama pendamping desa dan dinas sosial. " * 8
+
+
+def test_a_reply_too_long_for_sms_is_refused_even_inside_the_window_when_sms_may_follow(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    page = escalate(app, db)
+    twilio_api.sent.clear()
+    make_staff(app, "andi")
+    client = signed_in(app, "andi")
+    response = post_form(client, page, f"{page}/reply", {"body": LONG_REPLY})
+    assert response.status_code == 302
+    html = client.get(page).get_data(as_text=True)
+    assert "Balasan terlalu panjang untuk SMS (bila WhatsApp menolak, balasan dikirim lewat SMS)" in html
+    assert twilio_api.sent == [] and LONG_REPLY.strip() not in [m.body for m in outbound(db)]
+
+
+def test_a_long_reply_to_a_whatsapp_id_that_takes_no_sms_goes_whole(app: Flask, db: Database, twilio_api: FakeTwilioApi) -> None:
+    page = escalate(app, db, WA_ID)
+    twilio_api.sent.clear()
+    make_staff(app, "andi")
+    post_form(signed_in(app, "andi"), page, f"{page}/reply", {"body": LONG_REPLY})
+    assert free_texts_to(twilio_api, f"whatsapp:{WA_ID}") == [LONG_REPLY.strip()]
+
+
+# ---- Twilio takes a message but answers too late ----------------------------------------
+
+
+def test_a_template_twilio_took_but_answered_too_late_for_is_not_sent_again_by_sms(db: Database, twilio_api: FakeTwilioApi) -> None:
+    app = make_app(db, twilio_api, twilio_report_status_content_sid=REPORT_SID, twilio_http_timeout=1.0)
+    citizen_writes(app, "halo")
+    reference = file_report(app, db)
+    age_everything(db, timedelta(hours=25))
+    twilio_api.sent.clear()
+    twilio_api.on_create = lambda message: time.sleep(2)
+    change_status_in_dashboard(app, reference)
+    assert sent_by_api(twilio_api) == [(f"whatsapp:{PHONE}", REPORT_SID)], "no SMS after a time-out"
+    notice = outbound(db)[-1]
+    assert (notice.template_sid, notice.status, notice.provider_sid) == (REPORT_SID, MessageStatus.QUEUED, twilio_api.sent[0]["sid"])

@@ -300,3 +300,16 @@ def test_the_chat_says_the_citizen_sent_stop_and_a_reply_is_not_sent(app: Flask,
     notes = flashes(client, page)
     assert any(note.startswith("Balasan tidak terkirim: warga sudah mengirim STOP") for note in notes)
     assert "tidak dikirim: warga sudah STOP" in client.get(page).get_data(as_text=True)
+
+
+def test_a_tapped_choice_shows_staff_its_title_and_the_bot_keeps_its_payload(app: Flask, escalated: int, sqlite_db: Database) -> None:
+    make_staff(app, "andi")
+    client = signed_in(app, "andi")
+    url = viewed(client, f"/staff/chats/{escalated}")
+    tap = {**whatsapp_form(PHONE, "Potongan / pungutan liar"), "ListId": "2", "ListTitle": "Potongan / pungutan liar"}
+    assert TwilioSigner(TEST_AUTH_TOKEN).post(app.test_client(), MESSAGES, tap).status_code == 200
+    assert [m["body"] for m in poll(client, url)][-1] == "Potongan / pungutan liar"
+    assert "Potongan / pungutan liar" in client.get("/staff/chats").get_data(as_text=True)
+    with sqlite_db.session() as session:
+        stored = session.scalars(select(Message).where(Message.direction == "in").order_by(Message.id.desc())).first()
+        assert (stored.body, stored.tapped_title) == ("2", "Potongan / pungutan liar")

@@ -17,6 +17,7 @@ from bot.config import Settings
 from bot.db import Database
 from bot.handoff.audit import AuditLog
 from bot.handoff.staff_users import StaffDirectory
+from bot.notices.pacing import SendingWindow
 from bot.reports.demo_complaints import REPORTER_PREFIX, seed_demo_complaints
 from bot.registry.models import Recipient
 from bot.reports.models import ComplaintCategory, Report, ReportKind
@@ -28,6 +29,8 @@ from tests.support.staff import PASSWORD, make_staff, post_form, signed_in, staf
 BANDUNG = "/staff/signals?province=32&regency=Kabupaten+Bandung"
 XSS = "<script>alert(1)</script>"
 SUPERVISOR_PHONE = "+6281311112222"
+# Sending hours that never close, for tests not about them.
+ALWAYS = SendingWindow.parse("00:00", "24:00")
 
 
 @pytest.fixture
@@ -122,8 +125,10 @@ def test_the_admin_sets_a_supervisors_phone_and_a_bad_number_is_refused(app: Fla
     sari = make_staff(app, "sari", role="supervisor")
     client = signed_in(app, "admin")
     path = f"/staff/admin/users/{sari.id}"
-    post_form(client, path, path, {"role": "supervisor", "region": "32", "active": "y", "phone": "12ab"})
-    assert staff_services(app).directory.get_user(sari.id).phone is None
+    post_form(client, path, path, {"role": "agent", "region": "3204", "active": "y", "phone": "12ab"})
+    refused = staff_services(app).directory.get_user(sari.id)
+    assert refused.phone is None
+    assert (refused.role, refused.region) == ("supervisor", None)  # nothing of the refused form is saved
     assert "Nomor HP tidak valid" in client.get(path).get_data(as_text=True)
     post_form(client, path, path, {"role": "supervisor", "region": "32", "active": "y", "phone": "0813-1111-2222"})
     assert staff_services(app).directory.get_user(sari.id).phone == SUPERVISOR_PHONE
@@ -146,7 +151,7 @@ def test_the_daily_summary_goes_once_per_new_cluster_and_never_to_the_named(app:
     directory.set_phone(darto.id, "+6281311113333", admin)
     directory.set_phone(ambon.id, "+6281311114444", admin)
     alerts = SignalAlerts(
-        seeded, app.extensions["bansos"].signals, directory, LaterSender(Outbox(seeded, SandboxTransport()))
+        seeded, app.extensions["bansos"].signals, directory, LaterSender(Outbox(seeded, SandboxTransport())), ALWAYS
     )
     assert alerts.send_new() == 1
     [text] = summaries_to(seeded, SUPERVISOR_PHONE)
@@ -197,7 +202,7 @@ def test_the_daily_summary_on_each_database_backend(db: Database) -> None:
     sari = directory.create_user("sari", PASSWORD, "supervisor", "Sari Lestari", "32")
     directory.set_phone(sari.id, "0813 1111 2222", admin)
     signals = SignalService(db, stat_settings(Settings()))
-    alerts = SignalAlerts(db, signals, directory, LaterSender(Outbox(db, SandboxTransport())))
+    alerts = SignalAlerts(db, signals, directory, LaterSender(Outbox(db, SandboxTransport())), ALWAYS)
     assert (alerts.send_new(), alerts.send_new()) == (1, 0)
     [text] = summaries_to(db, SUPERVISOR_PHONE)
     assert "Andir" in text
@@ -229,3 +234,180 @@ def test_a_complaint_without_a_village_is_placed_by_the_registry(app: Flask, sql
     make_staff(app, "sari", role="supervisor")
     html = page(app, "sari", BANDUNG + "&district=Baleendah")
     assert '<td>Jelekong</td>' in html and '<td>Manggahang</td>' in html
+
+
+def _complaints(db: Database, texts: list[str], category: str, village: str | None = "Manggahang", **where: str) -> None:
+    """Complaints of distinct reporters, filed two days ago in Kabupaten Bandung (or `where`)."""
+    with db.session() as session:
+        for number, text in enumerate(texts):
+            contact = Contact(address=where.get("phone_prefix", "+62813555") + f"{number:04d}", last_channel=Channel.SMS)
+            session.add(contact)
+            session.flush()
+            session.add(Report(
+                reference=f"ADU-20261201-{category[:2].upper()}{number:02d}{(village or 'XX')[:2].upper()}",
+                kind=ReportKind.PENGADUAN, reporter_contact_id=contact.id, reporter_channel=Channel.SMS,
+                category=category, description=text, province_code="32",
+                regency=where.get("regency", "Kabupaten Bandung"), district=where.get("district", "Baleendah"),
+                village=village, routed_to="3204", is_sensitive=False,
+                created_at=utcnow() - timedelta(days=2), updated_at=utcnow(),
+            ))
+
+
+YUNI = ["Dana belum cair, kata pendamping Yuni harus bayar dulu ke dia"] * 3
+
+
+def test_an_officer_named_in_non_sensitive_complaints_does_not_see_their_cluster(app: Flask, sqlite_db: Database) -> None:
+    """"Dana belum diterima" is watched but not sensitive; the cluster still names the officer."""
+    _complaints(sqlite_db, YUNI, ComplaintCategory.DANA_BELUM_DITERIMA)
+    make_staff(app, "yuni", role="supervisor", region="32", full_name="Yuni Astuti")
+    make_staff(app, "sari", role="supervisor", region="32", full_name="Sari Lestari")
+    assert "Pendamping Yuni" in page(app, "sari")
+    assert "Pendamping Yuni" not in page(app, "yuni")
+    cluster = hashlib.sha256(b"nama|32|Kabupaten Bandung|pendamping yuni").hexdigest()
+    assert signed_in(app, "sari").get("/staff/signals/reports", query_string={"cluster": cluster}).status_code == 200
+    assert signed_in(app, "yuni").get("/staff/signals/reports", query_string={"cluster": cluster}).status_code == 403
+
+
+def _alerts(app: Flask, db: Database, sender: object = None, window: SendingWindow = ALWAYS, clock=utcnow) -> SignalAlerts:
+    return SignalAlerts(
+        db, app.extensions["bansos"].signals, staff_services(app).directory,
+        sender or LaterSender(Outbox(db, SandboxTransport())), window, clock,
+    )
+
+
+def _with_phones(app: Flask, *people: tuple[str, str, str]) -> None:
+    admin = make_staff(app, "admin", role="admin")
+    for username, full_name, phone in people:
+        user = make_staff(app, username, role="supervisor", region="32", full_name=full_name)
+        staff_services(app).directory.set_phone(user.id, phone, admin)
+
+
+def test_an_officer_named_in_non_sensitive_complaints_is_not_sent_their_cluster(app: Flask, sqlite_db: Database) -> None:
+    _complaints(sqlite_db, YUNI, ComplaintCategory.DANA_BELUM_DITERIMA)
+    _with_phones(app, ("yuni", "Yuni Astuti", "+6281311115555"), ("sari", "Sari Lestari", SUPERVISOR_PHONE))
+    assert _alerts(app, sqlite_db).send_new() == 1
+    assert summaries_to(sqlite_db, "+6281311115555") == []
+    [text] = summaries_to(sqlite_db, SUPERVISOR_PHONE)
+    assert "Pendamping Yuni" in text
+
+
+def test_the_summary_finds_the_clusters_once_a_run_not_once_per_supervisor(
+    app: Flask, seeded: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _with_phones(
+        app, ("sari", "Sari Lestari", SUPERVISOR_PHONE), ("budi", "Budi Santoso", "+6281311116666"),
+        ("wati", "Wati Suryani", "+6281311117777"),
+    )
+    signals = app.extensions["bansos"].signals
+    loads = []
+    original = signals._load
+    monkeypatch.setattr(signals, "_load", lambda *args, **kwargs: loads.append(1) or original(*args, **kwargs))
+    assert _alerts(app, seeded).send_new() == 3
+    assert len(loads) == 1
+
+
+class _FailingOnce:
+    """A sender whose first hand-over to the outbox raises, as a database error would."""
+
+    def __init__(self, sender: LaterSender) -> None:
+        self.sender, self.failed = sender, False
+
+    def send(self, contact_id, message):  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("outbox unavailable")
+        return self.sender.send(contact_id, message)
+
+
+def test_a_summary_that_cannot_be_sent_stops_no_one_else_and_goes_at_the_next_run(app: Flask, seeded: Database) -> None:
+    _with_phones(app, ("sari", "Sari Lestari", SUPERVISOR_PHONE), ("budi", "Budi Santoso", "+6281311116666"))
+    alerts = _alerts(app, seeded, sender=_FailingOnce(LaterSender(Outbox(seeded, SandboxTransport()))))
+    assert alerts.send_new() == 1
+    assert summaries_to(seeded, SUPERVISOR_PHONE) == []  # sari comes first; her send failed
+    assert len(summaries_to(seeded, "+6281311116666")) == 1
+    assert alerts.send_new() == 1  # sari's clusters were not marked announced
+    assert len(summaries_to(seeded, SUPERVISOR_PHONE)) == 1
+    assert len(summaries_to(seeded, "+6281311116666")) == 1
+    assert alerts.send_new() == 0
+
+
+def test_the_summary_waits_for_the_supervisors_sending_hours(app: Flask, seeded: Database) -> None:
+    _with_phones(app, ("sari", "Sari Lestari", SUPERVISOR_PHONE))
+    window = SendingWindow.parse("08:00", "20:00")
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    night = _alerts(app, seeded, window=window, clock=lambda: today + timedelta(hours=19))  # 02:00 WIB
+    assert night.send_new() == 0 and summaries_to(seeded, SUPERVISOR_PHONE) == []
+    morning = _alerts(app, seeded, window=window, clock=lambda: today + timedelta(hours=26))  # 09:00 WIB
+    assert morning.send_new() == 1 and len(summaries_to(seeded, SUPERVISOR_PHONE)) == 1
+
+
+def test_a_cluster_is_recorded_once_per_supervisor(db: Database) -> None:
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import IntegrityError
+
+    from bot.reports.signal_models import SignalAnnouncement
+
+    directory = StaffDirectory(db, AuditLog(db))
+    sari = directory.create_user("sari", PASSWORD, "supervisor", "Sari Lestari", "32")
+    with db.session() as session:
+        session.add(SignalAnnouncement(staff_user_id=sari.id, cluster_hash="a" * 64))
+    with pytest.raises(IntegrityError):
+        with db.session() as session:
+            session.add(SignalAnnouncement(staff_user_id=sari.id, cluster_hash="a" * 64))
+    # And complaints since a date are read through an index.
+    indexes = inspect(db.engine).get_indexes("reports")
+    assert any(index["column_names"] == ["kind", "created_at"] for index in indexes)
+
+
+def test_lookups_in_the_registry_are_chunked(app: Flask, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many complaints, no IN list outgrows the database's limit on bound values."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    import bot.reports.signals as signals_module
+
+    monkeypatch.setattr(signals_module, "IN_CHUNK", 2)
+    with sqlite_db.session() as session:
+        session.add_all(
+            Recipient(nik=f"32040145019000{n:02d}", name=f"Warga {n}", birth_date=date(1990, 1, 5), phone=f"+62813555{n:04d}",
+                      province_code="32", regency="Kabupaten Bandung", district="Baleendah", village="Jelekong")
+            for n in range(5)
+        )
+    _complaints(sqlite_db, ["Nama saya salah ketik di data"] * 5, ComplaintCategory.DATA_SALAH, village=None)
+    bound: list[int] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "FROM recipients" in statement and " IN " in statement:
+            bound.append(len(parameters))
+
+    # On every engine: the app's is its own, on the same database file.
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        make_staff(app, "sari", role="supervisor")
+        html = page(app, "sari", BANDUNG + "&district=Baleendah")
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+    assert '<td>Jelekong</td>' in html
+    assert bound and max(bound) <= 2
+
+
+def test_villages_typed_by_citizens_are_matched_to_the_registry(app: Flask, sqlite_db: Database) -> None:
+    """"andir" is Andir; an unknown village in a regency the registry knows is placed by the registry or left out."""
+    with sqlite_db.session() as session:
+        session.add_all([
+            Recipient(nik="3204014501900003", name="Euis Rahayu", birth_date=date(1990, 1, 5), province_code="32",
+                      regency="Kabupaten Bandung", district="Baleendah", village="Jelekong"),
+            Recipient(nik="3204014501900011", name="Neneng Kurniasih", birth_date=date(1990, 1, 5), phone="+62813777" + "0000",
+                      province_code="32", regency="Kabupaten Bandung", district="Baleendah", village="Manggahang"),
+        ])
+    _complaints(sqlite_db, ["Nama saya salah ketik"] * 2, ComplaintCategory.DATA_SALAH, village=" jelekong ",
+                regency="kabupaten  bandung", district="baleendah")
+    _complaints(sqlite_db, ["Nama saya salah ketik"], ComplaintCategory.DATA_SALAH, village="Kampung Antah",
+                phone_prefix="+62813777")
+    _complaints(sqlite_db, ["Nama saya salah ketik"], ComplaintCategory.DATA_SALAH, village="Antah Berantah",
+                phone_prefix="+62813888")
+    make_staff(app, "sari", role="supervisor")
+    html = page(app, "sari", BANDUNG + "&district=Baleendah")
+    assert html.count("<td>Jelekong</td>") == 1 and "jelekong" not in html
+    assert "<td>Manggahang</td>" in html  # by the reporter's registered phone
+    assert "Antah" not in html

@@ -18,7 +18,13 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tools.fake_twilio_content import CONTENT_PATH, ERROR_INVALID_CONTENT, ContentRefused, FakeContentApi
+from tools.fake_twilio_content import (
+    CONTENT_PATH,
+    ERROR_INVALID_CONTENT,
+    ERROR_UNKNOWN_CONTENT,
+    ContentRefused,
+    FakeContentApi,
+)
 from tools.fake_twilio_media import FakeMediaApi
 from tools.http_stub import StubServer
 
@@ -42,7 +48,8 @@ class FakeTwilioApi:
     the values of its ContentVariables, one a line. `content` is the Content API
     (`/v1/Content`, tools/fake_twilio_content.py): a message naming one of its
     contents is checked against Twilio's limits and shows the content's body; with
-    `strict_content` a ContentSid it does not hold is refused.
+    `strict_content` a ContentSid it does not hold is refused (21655, as Twilio does
+    for a deleted content).
     `media` holds inbound messages' media (tools/fake_twilio_media.py): served with
     the account's credentials only, deleted on DELETE.
     """
@@ -73,6 +80,8 @@ class FakeTwilioApi:
             return status, {"code": code, "message": f"fake error {code}", "status": status}
         content_sid = body.get("ContentSid")
         shown = None
+        if content_sid and self.strict_content and content_sid not in self.content.contents:
+            return 400, {"code": ERROR_UNKNOWN_CONTENT, "message": "The ContentSid is Invalid", "status": 400}
         if content_sid and (self.strict_content or content_sid in self.content.contents):
             try:
                 shown = self.content.render(content_sid, body.get("ContentVariables"))

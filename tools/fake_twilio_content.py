@@ -38,6 +38,8 @@ ITEM_MAX = 24
 DESCRIPTION_MAX = 72
 # Twilio's codes: 21656 is the invalid-ContentVariables / content error family.
 ERROR_INVALID_CONTENT = 21656
+# "The ContentSid is Invalid": no such content (deleted, or another account's).
+ERROR_UNKNOWN_CONTENT = 21655
 
 
 class ContentRefused(ValueError):

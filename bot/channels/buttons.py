@@ -19,7 +19,10 @@ numbered text, which says the same.
 
 The contents are created once per Twilio account by `bansos content sync` (idempotent:
 found by friendly name first); each process finds their SIDs by friendly name through
-the Content API's list, once, and tries again a minute later if Twilio could not be asked.
+the Content API's list, and lists again when Twilio refuses one of them as unknown
+(deleted or made anew: 21655), when a shape it needs was missing (at most every five
+minutes: `bansos content sync` may have run since), and a minute after Twilio could
+not be asked.
 """
 from __future__ import annotations
 
@@ -57,6 +60,10 @@ LANGUAGE = "id"
 NAME_PREFIX = "bansos_"
 # Seconds before asking Twilio again for the SIDs after it could not be asked.
 _LOOKUP_RETRY_SECONDS = 60.0
+# Seconds before listing again because a shape we need was missing (created since?).
+_MISSING_RETRY_SECONDS = 300.0
+# Twilio's "The ContentSid is Invalid": the content was deleted (or made anew).
+ERROR_UNKNOWN_CONTENT = "21655"
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,7 @@ class ButtonContents:
     def __init__(self, client: Client) -> None:
         self.client = client
         self._sids: dict[str, str] | None = None
+        self._listed_at = 0.0
         self._failed_at: float | None = None
         self._lock = threading.Lock()
 
@@ -160,23 +168,35 @@ class ButtonContents:
         shape = shape_for(body, choices)
         if shape is None:
             return None
-        sid = self._known().get(shape.friendly_name)
+        sid = self._known(shape.friendly_name).get(shape.friendly_name)
         if sid is None:
             return None
         return Template(sid, shape.variables(body, choices))
 
-    def _known(self) -> dict[str, str]:
+    def refused(self, content_sid: str, error_code: str | None) -> None:
+        """Twilio refused a message sent with one of our contents: when it no longer
+        knows the SID, the contents are listed again before the next message."""
+        if error_code != ERROR_UNKNOWN_CONTENT:
+            return
         with self._lock:
-            if self._sids is not None:
+            if self._sids is not None and content_sid in self._sids.values():
+                log.warning("Twilio no longer knows button content %s; listing the contents again", content_sid)
+                self._sids = None
+
+    def _known(self, wanted: str) -> dict[str, str]:
+        with self._lock:
+            now = time.monotonic()
+            if self._sids is not None and (wanted in self._sids or now - self._listed_at < _MISSING_RETRY_SECONDS):
                 return self._sids
-            if self._failed_at is not None and time.monotonic() - self._failed_at < _LOOKUP_RETRY_SECONDS:
-                return {}
+            if self._failed_at is not None and now - self._failed_at < _LOOKUP_RETRY_SECONDS:
+                return self._sids or {}
             try:
                 self._sids = self._list()
             except (TwilioException, OSError) as exc:
                 log.warning("Twilio contents could not be listed; buttons go as text: %s", exc.__class__.__name__)
-                self._failed_at = time.monotonic()
-                return {}
+                self._failed_at = now
+                return self._sids or {}
+            self._listed_at = now
             missing = [shape.friendly_name for shape in SHAPES if shape.friendly_name not in self._sids]
             if missing:
                 log.warning("%d button contents missing at Twilio (run `bansos content sync`)", len(missing))
@@ -205,4 +225,5 @@ class ButtonContents:
             synced.append((shape.friendly_name, sid, created))
         with self._lock:
             self._sids = {name: sid for name, sid, _ in synced}
+            self._listed_at = time.monotonic()
         return synced

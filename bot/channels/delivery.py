@@ -130,14 +130,15 @@ class DeliveryTracker:
         self.retry = retry or RetryPolicy()
         self.clock = clock
         # Given a failed message's id, sends it another way if it has one
-        # (bot/channels/later.py: a 63016 reported after the send was accepted).
+        # (bot/channels/later.py: a 63016 reported after the send was accepted),
+        # off the callback's request thread (LaterSender.fall_back_soon).
         self.fall_back = fall_back
 
     def record(self, report: StatusReport) -> bool:
         """Apply a status report; False when no message or notice of ours has that id."""
         metrics.count_provider_error(report.provider, report.error_code)
         known, message_id = self._record(report)
-        # After the commit: the fallback reads the failure and sends on its own.
+        # After the commit: the fallback reads the failure, decides and sends on its own.
         failed = report.status in (MessageStatus.FAILED, MessageStatus.UNDELIVERED)
         if failed and message_id is not None and self.fall_back is not None:
             self.fall_back(message_id)

@@ -108,7 +108,11 @@ class LaterSender:
 
     def route_in(self, session: Session, contact: Contact, kind: LaterKind) -> Route:
         """`route` inside the caller's session (the dashboard's chat view)."""
-        return choose_route(addressee_of(session, contact), kind, self.templates.get(kind.name), self.clock())
+        return self.route_for(addressee_of(session, contact), kind)
+
+    def route_for(self, addressee: Addressee, kind: LaterKind) -> Route:
+        """`route` for an addressee the caller has read (`addressee_of`)."""
+        return choose_route(addressee, kind, self.templates.get(kind.name), self.clock())
 
     def send(self, contact_id: int, message: LaterMessage) -> LaterResult:
         """Send by the route the window allows, falling back once on an immediate refusal.
@@ -148,12 +152,20 @@ class LaterSender:
         replaced = self._fall_back(message_id)
         return replaced[1][-1] if replaced else None
 
+    def fall_back_soon(self, message_id: int) -> None:
+        """`fall_back` on the outbox's background threads: a status callback's request
+        answers at once instead of waiting for the replacement's send."""
+        self.outbox.soon(self.fall_back, message_id)
+
     def _fall_back(self, message_id: int) -> tuple[Route, list[Message]] | None:
         with self.db.session() as session:
             failed = session.get(Message, message_id)
             if failed is None or failed.later_kind not in KINDS or failed.status not in _FAILED:
                 return None
             kind = KINDS[failed.later_kind]
+            if failed.template_sid and not kind.carries_text:
+                _announcement_failed(session, failed)
+                return None
             route = self._route_after(session, failed, kind)
             if route is None:
                 return None
@@ -180,7 +192,7 @@ class LaterSender:
             return None
         addressee = addressee_of(session, session.get_one(Contact, failed.contact_id))
         if failed.template_sid:
-            if not kind.carries_text or delivery.classify_failure(failed.error_code).ends_all_channels:
+            if delivery.classify_failure(failed.error_code).ends_all_channels:
                 return None
             return after_failed_template(addressee)
         if failed.error_code != twilio.ERROR_WHATSAPP_OUTSIDE_WINDOW:
@@ -206,6 +218,31 @@ class LaterSender:
         announced = message.kind.render(variables)
         notice = replace(facts, template=template, fallback_of_id=None)
         return [held, self.outbox.send(contact_id, announced, channel, later=notice)]
+
+
+def _announcement_failed(session: Session, template: Message) -> None:
+    """The template announcing a held text failed: the citizen was never told to write
+    back, so the text is failed too (with the template's error, which the chat page
+    shows) rather than sent weeks later, should they ever write.
+
+    The held text is the one stored just before its template (bot/channels/later.py
+    stores the pair in that order), the contact's latest held text of the kind before it.
+    """
+    held = session.scalars(
+        select(Message)
+        .where(
+            Message.contact_id == template.contact_id,
+            Message.later_kind == template.later_kind,
+            Message.status == MessageStatus.HELD,
+            Message.id < template.id,
+        )
+        .order_by(Message.id.desc())
+        .limit(1)
+    ).first()
+    if held is not None:
+        held.status = MessageStatus.FAILED
+        held.error_code = template.error_code or template.status
+        log.info("held message %d failed: the template announcing it failed", held.id)
 
 
 def addressee_of(session: Session, contact: Contact) -> Addressee:

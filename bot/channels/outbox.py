@@ -21,23 +21,31 @@ lost in a crash can be recognised instead of repeated.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot import metrics
 from bot.db import Database
-from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.conversation.models import Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.phone import mask_phone
 
 log = logging.getLogger(__name__)
 
 
 # SendResult.error_code when the provider could not be reached, or did not answer.
+# On a stored message whose status is still `queued`, it means "unknown": the provider
+# could not be asked afterwards whether it took the message (`Outbox._hand_over`).
 NETWORK_ERROR = "network"
+# Threads per process for sends that must not hold a request (`Outbox.soon`).
+BACKGROUND_THREADS = 2
+# How far before a send the provider's list is searched for it: clocks differ.
+_CLOCK_SKEW = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,32 @@ class Outbox:
         # The approved WhatsApp template of each kind of later message, by kind name:
         # configuration of this provider, applied by bot/channels/later.py.
         self.templates = dict(templates or {})
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: set[Future[None]] = set()
+        self._pool_lock = threading.Lock()
+
+    def soon(self, work: Callable[..., object], *args: object) -> Future[None]:
+        """Run `work(*args)` on this process's background threads, for sends that must not
+        hold a request: Twilio waits 15 s for a webhook's answer, and each send may take
+        TWILIO_HTTP_TIMEOUT. A failure is logged; the rows say what was sent."""
+        with self._pool_lock:
+            if self._pool is None:
+                # Made on first use, after gunicorn has forked.
+                self._pool = ThreadPoolExecutor(BACKGROUND_THREADS, thread_name_prefix="outbox")
+            future = self._pool.submit(_logged, work, *args)
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the background work submitted so far is done; False on time-out."""
+        with self._pool_lock:
+            pending = list(self._pending)
+        return not wait(pending, timeout).not_done
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._pool_lock:
+            self._pending.discard(future)
 
     def send(
         self,
@@ -169,37 +203,96 @@ class Outbox:
         return self._hand_over(message.id, to, body, channel, later.template or buttons)
 
     def release_held(self, contact_id: int) -> list[Message]:
-        """Send what was held for this contact: they have just written, WhatsApp's window is open."""
-        with self.db.session() as session:
-            held = session.scalars(
-                select(Message.id)
-                .where(Message.contact_id == contact_id, Message.status == MessageStatus.HELD)
-                .order_by(Message.id)
-            ).all()
-        return [self._send_held(message_id) for message_id in held]
+        """Send what was held for this contact, oldest first: they have just written,
+        WhatsApp's window is open.
 
-    def _send_held(self, message_id: int) -> Message:
+        One statement claims every held row of the contact, so of two requests that
+        release at once (two messages in a row, two threads or hosts) only one sends
+        them, and a message already sent is never sent again. To a contact who sent
+        STOP they are claimed as `opted_out` instead.
+        """
         with self.db.session() as session:
-            message = session.get_one(Message, message_id)
-            contact = session.get_one(Contact, message.contact_id)
-            if contact.opted_out:
-                message.status = MessageStatus.OPTED_OUT
-                return message
-            message.status = MessageStatus.QUEUED
-            to, body, channel = contact.address, message.body, message.channel
-        return self._hand_over(message_id, to, body, channel, None)
+            contact = session.get_one(Contact, contact_id)
+            claimed_as = MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED
+            claimed = sorted(
+                session.scalars(
+                    update(Message)
+                    .where(Message.contact_id == contact_id, Message.status == MessageStatus.HELD)
+                    .values(status=claimed_as)
+                    .returning(Message.id)
+                    .execution_options(synchronize_session=False)
+                ).all()
+            )
+            to = contact.address
+            rows = session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)).all()
+        if claimed_as == MessageStatus.OPTED_OUT:
+            if rows:
+                log.info("%d held messages to %s not sent: the contact sent STOP", len(rows), mask_phone(to))
+            return list(rows)
+        return [self._hand_over(row.id, to, row.body, row.channel, None) for row in rows]
 
     def _hand_over(
         self, message_id: int, to: str, body: str, channel: str, template: Template | None
     ) -> Message:
+        since = utcnow() - _CLOCK_SKEW
         if template is None:
             result = self.transport.send(to, body, channel)
         else:
             result = self.transport.send(to, body, channel, template)
         metrics.count_provider_error(result.provider, result.error_code)
+        if result.error_code == NETWORK_ERROR:
+            result = self._taken_after_all(result, to, body, channel, template, since)
         with self.db.session() as session:
             stored = session.get_one(Message, message_id)
             stored.provider_sid = result.sid
             stored.status = result.status
             stored.error_code = result.error_code
         return stored
+
+    def _taken_after_all(
+        self, result: SendResult, to: str, body: str, channel: str, template: Template | None, since: datetime
+    ) -> SendResult:
+        """The outcome of a send that got no answer (a time-out may come after the provider
+        took it), from the provider's own list of what it accepted for `to`.
+
+        Found: accepted. Not found: failed, so a caller may send it another way. The
+        provider cannot be asked: `queued` with NETWORK_ERROR, unknown, and nobody
+        sends it again (a second copy is worse than a late look at the row).
+        """
+        try:
+            listed = self.transport.sent_to(to, channel, since)
+        except ProviderUnreachable as exc:
+            log.warning("send to %s unconfirmed, provider cannot be asked: %s", mask_phone(to), exc)
+            return SendResult(result.provider, None, MessageStatus.QUEUED, NETWORK_ERROR)
+        with self.db.session() as session:
+            known = set(
+                session.scalars(
+                    select(Message.provider_sid).where(
+                        Message.provider == result.provider,
+                        Message.provider_sid.in_([found.sid for found in listed]),
+                    )
+                )
+            )
+        ours = [found for found in listed if found.sid not in known and _shows(found, body, template)]
+        if not ours:
+            return result
+        taken = min(ours, key=lambda found: found.created_at or since)
+        log.info("send to %s timed out but the provider had taken it: not sent again", mask_phone(to))
+        return SendResult(result.provider, taken.sid, MessageStatus.QUEUED)
+
+
+def _shows(found: SentMessage, body: str, template: Template | None) -> bool:
+    """Whether a message the provider holds is the one we sent: our text, or, for a
+    content message, one the provider rendered from our values (a provider that keeps
+    no rendered body shows none)."""
+    if not found.body or found.body.strip() == body.strip():
+        return True
+    values = [value for value in (template.variables.values() if template else ()) if value]
+    return bool(values) and all(value in found.body for value in values)
+
+
+def _logged(work: Callable[..., object], *args: object) -> None:
+    try:
+        work(*args)
+    except Exception:  # noqa: BLE001 - a background send must log, never die silently
+        log.exception("background send failed")

@@ -98,12 +98,14 @@ def parse_inbound(form: Mapping[str, str]) -> InboundMessage:
         for i in range(num_media)
         if form.get(f"MediaUrl{i}")
     ]
+    tapped = tapped_answer(form)
     return InboundMessage(
         provider=PROVIDER,
         provider_sid=sid,
         sender=sender,
-        body=tapped_answer(form) or form.get("Body") or "",
+        body=tapped or form.get("Body") or "",
         media=media,
+        tapped_title=(form.get("ButtonText") or form.get("ListTitle") or form.get("Body") or "").strip() if tapped else "",
     )
 
 

@@ -165,6 +165,15 @@ def outside_window(addressee: Addressee, kind: LaterKind, template_sid: str | No
     return NO_WAY
 
 
+def may_end_as_sms(addressee: Addressee, route: Route) -> bool:
+    """Whether a message sent by `route` may reach the citizen as SMS: by the route
+    itself, or by the fallback after WhatsApp refuses it (63016, a failed template),
+    which goes to every WhatsApp user whose number takes SMS."""
+    if not route.possible:
+        return False
+    return route.channel == Channel.SMS or (route.channel == Channel.WHATSAPP and addressee.takes_sms)
+
+
 def after_failed_template(addressee: Addressee) -> Route:
     """A template WhatsApp would not deliver: SMS where the number takes it."""
     if addressee.opted_out:

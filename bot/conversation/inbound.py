@@ -18,8 +18,8 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import insert, select, update
@@ -65,6 +65,10 @@ _STORE_GIVE_UP_SECONDS = 20.0
 # Twilio waits 15 s for a webhook; the in-form check (2 s), the claim and the stores
 # need the rest.
 _MAX_REPLY_BUDGET = 10.0
+# Longest tapped title kept (Twilio's titles show 20 to 24 characters).
+_TAPPED_TITLE_MAX = 200
+# How long an answer sent by the API waits for the held messages it follows to go first.
+_HELD_FIRST_SECONDS = 10.0
 # STOP/BERHENTI and MULAI must work even when Rasa is down.
 _SUBSCRIPTION_PAYLOADS = (keyword_for("opt_out").payload, keyword_for("opt_in").payload)
 
@@ -140,6 +144,8 @@ class InboundMessage:
     sender: str
     body: str
     media: list[dict[str, str]] = field(default_factory=list)
+    # A tapped button or list item's title; `body` is then its payload.
+    tapped_title: str = ""
 
 
 @dataclass(frozen=True)
@@ -163,6 +169,8 @@ class _Stored:
     # The webhook's Rasa slot, and the turn it claimed with it when storing the message.
     slot: _Slot = _NO_SLOT
     claim: Claim | None = None
+    # The background release of what was held for this sender (Outbox.release_held).
+    released: Future[None] | None = None
 
 
 # How `_answer` puts a turn to Rasa: within the webhook's budget, or for an answer worker.
@@ -235,11 +243,15 @@ class Conversations:
             log.error("database unavailable, inbound message not stored: %s", exc.__class__.__name__)
             metrics.count_inbound(address.channel, metrics.STORAGE_DOWN)
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
+        subscription = keyword_payload(body.strip()) in _SUBSCRIPTION_PAYLOADS
+        if stored.channel == Channel.WHATSAPP and not subscription:
+            # The message opened WhatsApp's window: what waited for it goes now, in the
+            # background, while Rasa works on the answer.
+            stored = replace(stored, released=self.outbox.soon(self.outbox.release_held, stored.contact_id))
         answer, status = self._answer(stored, body.strip(), bool(inbound.media), self._ask_within_budget)
-        if stored.channel == Channel.WHATSAPP:
-            # The message opened WhatsApp's window: what waited for it goes now (after
-            # `_answer`, so a STOP holds it back).
-            self.outbox.release_held(stored.contact_id)
+        if stored.channel == Channel.WHATSAPP and subscription:
+            # After `_answer`: a STOP holds it back for good, a MULAI lets it go.
+            self.outbox.soon(self.outbox.release_held, stored.contact_id)
         if status is None:
             # Queued, or Rasa is slow: the answer follows through the provider's API.
             metrics.count_inbound(stored.channel, metrics.QUEUED)
@@ -283,13 +295,17 @@ class Conversations:
     def send_reply(self, contact_id: int, text: str, channel: str, in_reply_to_id: int | None = None) -> Message:
         """Send one answer through the outbox; on WhatsApp its choices as buttons to tap.
 
-        Should the content message fail, the same text goes again as plain text: it
-        holds the numbered choices, which the citizen can type.
+        Should Twilio refuse the content message, the same text goes again as plain
+        text: it holds the numbered choices, which the citizen can type. A content
+        message whose send timed out is not sent again unless Twilio's own list shows
+        it never took it (the outbox asks).
         """
         template = self._buttons_for(text, channel)
         sent = self.outbox.send(contact_id, text, channel, in_reply_to_id, buttons=template)
         if template is not None and sent.status == MessageStatus.FAILED:
             log.warning("buttons for message %s failed (%s); sent as text", in_reply_to_id, sent.error_code)
+            if self.buttons is not None:
+                self.buttons.refused(template.content_sid, sent.error_code)
             sent = self.outbox.send(contact_id, text, channel, in_reply_to_id)
         return sent
 
@@ -426,6 +442,9 @@ class Conversations:
             return
         if failed:
             return
+        if stored.released is not None:
+            # What was held predates this message: it goes first, unless Twilio is slow.
+            wait([stored.released], _HELD_FIRST_SECONDS)
         for text in texts:
             formatted = with_choices_of(format_for_channel(text, stored.channel), text)
             self.send_reply(stored.contact_id, formatted, stored.channel, stored.message_id)
@@ -504,6 +523,7 @@ class Conversations:
                             provider_sid=inbound.provider_sid,
                             body=body,
                             media=inbound.media,
+                            tapped_title=_CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
                             status=MessageStatus.RECEIVED,
                             created_at=now,
                             updated_at=now,

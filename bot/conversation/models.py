@@ -126,7 +126,15 @@ class Message(Base):
     template_sid: Mapped[Optional[str]] = mapped_column(String(64), default=None)
     template_variables: Mapped[Optional[dict[str, str]]] = mapped_column(JSON, default=None)
     fallback_of_id: Mapped[Optional[int]] = mapped_column(default=None)
+    # A tapped WhatsApp button or list item: the title the citizen saw; `body` holds its
+    # payload, the typed answer the bot reads.
+    tapped_title: Mapped[Optional[str]] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="messages")
+
+    @property
+    def as_seen(self) -> str:
+        """The text as the citizen saw it, for staff: a tapped title, else the body."""
+        return self.tapped_title or self.body

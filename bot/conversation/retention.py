@@ -85,7 +85,8 @@ def _count(session: Session, query: Select[tuple[int]]) -> int:
 def _delete_batch(db: Database, media_store: MediaStore, cutoff: datetime, batch: int) -> tuple[int, int, int]:
     """Delete one batch of old messages; (messages, staff-reply links, media files) deleted.
 
-    Media files are deleted before their rows commit: should the batch fail after,
+    Media files are deleted before their rows, between two units of work (the store
+    may be the database itself, MEDIA_STORE=database): should the batch fail after,
     the rows stay and the next purge deletes them, the data itself already gone.
     """
     with db.session() as session:
@@ -93,8 +94,9 @@ def _delete_batch(db: Database, media_store: MediaStore, cutoff: datetime, batch
         if not ids:
             return 0, 0, 0
         media = session.execute(_media_without_evidence(ids)).all()
-        for item in media:
-            media_store.delete(item.key)
+    for item in media:
+        media_store.delete(item.key)
+    with db.session() as session:
         session.execute(
             delete(MediaItem)
             .where(MediaItem.id.in_([item.id for item in media]))

@@ -39,7 +39,7 @@ def purge(days: int, dry_run: bool) -> None:
     settings = load_settings()
     db = Database.from_settings(settings)
     try:
-        store = make_media_store(settings)
+        store = make_media_store(settings, db)
         click.echo(describe(purge_chats(db, retention_days=days, dry_run=dry_run, media_store=store)))
     finally:
         db.dispose()

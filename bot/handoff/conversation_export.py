@@ -265,7 +265,7 @@ class ConversationExport:
                     message.channel,
                     message.status,
                     message.error_code or "",
-                    message.body if include_nik else mask_niks(message.body),
+                    message.as_seen if include_nik else mask_niks(message.as_seen),
                     len(message.media or []),
                 ]
 

@@ -43,9 +43,9 @@ from bot.handoff.models import (
     HandoffReason,
     HandoffStatus,
 )
-from bot.channels.later import LaterMessage, LaterSender
+from bot.channels.later import LaterMessage, LaterSender, addressee_of
 from bot.channels.outbox import Outbox
-from bot.channels.window import HAND_BACK, STAFF_REPLY, Route, Way
+from bot.channels.window import HAND_BACK, STAFF_REPLY, Route, Way, may_end_as_sms
 from bot.conversation.keywords import keyword_for
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
 from bot.rules.nik import InvalidNik, mask_niks, parse_nik
@@ -626,9 +626,9 @@ class HandoffDesk:
             .group_by(Message.contact_id)
         )
         rows = session.execute(
-            select(Message.contact_id, Message.body, Message.media).where(Message.id.in_(latest))
+            select(Message.contact_id, Message.body, Message.tapped_title, Message.media).where(Message.id.in_(latest))
         ).all()
-        return {row.contact_id: row.body or ("[lampiran]" if row.media else "") for row in rows}
+        return {row.contact_id: row.tapped_title or row.body or ("[lampiran]" if row.media else "") for row in rows}
 
     def chat(self, viewer: StaffIdentity, handoff_id: int, reveal_nik: bool = False, ip: str = "") -> ChatView:
         """The handoff with its transcript; the view (and any NIK reveal) is audited first."""
@@ -714,7 +714,7 @@ class HandoffDesk:
                     id=message.id,
                     direction=message.direction,
                     author=author,
-                    body=message.body if reveal_nik else mask_niks(message.body),
+                    body=message.as_seen if reveal_nik else mask_niks(message.as_seen),
                     media=_safe_media(message.media),
                     at=message.created_at,
                     status=message.status,
@@ -757,22 +757,28 @@ class HandoffDesk:
 
         Replying to an unclaimed chat claims it, so two officers do not answer at once.
         To a citizen who sent STOP the reply is kept in the transcript but not sent
-        (the outbox decides); the result says so.
+        (the outbox decides); the result says so. A reply that may reach the citizen
+        as SMS, by its route or by the fallback should WhatsApp refuse it, must fit
+        SMS_REPLY_MAX_SEGMENTS: it is refused up front rather than cut on the way.
         """
         body = _clean_reply(text)
         now = self.clock()
         with self.db.session() as session:
             handoff = self._load_to_act(session, viewer, handoff_id)
             contact = session.get_one(Contact, handoff.contact_id)
-            route = self.later.route_in(session, contact, STAFF_REPLY)
+            addressee = addressee_of(session, contact)
+            route = self.later.route_for(addressee, STAFF_REPLY)
             if not route.possible and not contact.opted_out:
-                raise HandoffRefused(f"Balasan tidak dapat dikirim: {route.reason}. Tunggu warga menghubungi lagi.")
-            if route.channel == Channel.SMS:
-                self._check_sms_length(body, route.way == Way.SMS)
+                raise HandoffRefused(self._no_way(route))
+            if may_end_as_sms(addressee, route):
+                self._check_sms_length(body, route.way == Way.SMS, route.channel != Channel.SMS)
             if handoff.assigned_to_id is None:
                 self._take(handoff, viewer.id, now)
             contact_id = contact.id
         sent = self.later.send(contact_id, LaterMessage(STAFF_REPLY, body))
+        if not sent.messages:
+            # The window closed, or the citizen's channel changed, since the check above.
+            raise HandoffRefused(self._no_way(sent.route))
         via_sms = sent.route.way == Way.SMS
         last = sent.messages[-1]
         with self.db.session() as session:
@@ -800,9 +806,18 @@ class HandoffDesk:
         )
 
     @staticmethod
-    def _check_sms_length(body: str, fell_back: bool) -> None:
+    def _no_way(route: Route) -> str:
+        return f"Balasan tidak dapat dikirim: {route.reason}. Tunggu warga menghubungi lagi."
+
+    @staticmethod
+    def _check_sms_length(body: str, fell_back: bool, may_fall_back: bool) -> None:
         if segment_count(to_gsm7(body)) > SMS_REPLY_MAX_SEGMENTS:
-            why = " (WhatsApp warga di luar 24 jam, jadi dikirim lewat SMS)" if fell_back else ""
+            if fell_back:
+                why = " (WhatsApp warga di luar 24 jam, jadi dikirim lewat SMS)"
+            elif may_fall_back:
+                why = " (bila WhatsApp menolak, balasan dikirim lewat SMS)"
+            else:
+                why = ""
             raise HandoffRefused(
                 f"Balasan terlalu panjang untuk SMS{why}: maksimal {SMS_REPLY_MAX_SEGMENTS} SMS, "
                 "sekitar 450 huruf tanpa emoji."

@@ -103,9 +103,11 @@ class StaffIdentity:
         Regions are Kemendagri codes, so a province agent ("32") sees its regencies
         ("3201"), but a regency agent does not see province-level items.
         """
-        if self.can(StaffRole.SUPERVISOR) or self.region is None:
-            return True
-        return region is not None and region.startswith(self.region)
+        return self.can(StaffRole.SUPERVISOR) or self.covers(region)
+
+    def covers(self, region: str | None) -> bool:
+        """Whether `region` lies within this person's own region, whatever their role."""
+        return self.region is None or (region is not None and region.startswith(self.region))
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,16 @@ def check_region(raw: str | None) -> str | None:
     if not _REGION_RE.fullmatch(region) or region[:2] not in PROVINCES:
         raise InvalidStaffUser("Wilayah harus kode provinsi (2 angka) atau kabupaten/kota (4 angka).")
     return region
+
+
+def check_phone(raw: str | None) -> str | None:
+    """A staff member's phone number as stored (None: none given), or InvalidStaffUser."""
+    if not (raw or "").strip():
+        return None
+    phone = normalise_phone(raw)
+    if phone is None:
+        raise InvalidStaffUser("Nomor HP tidak valid. Contoh: 0812 3456 7890 atau +62 812 3456 7890.")
+    return phone
 
 
 def _check_full_name(raw: str) -> str:
@@ -311,9 +323,7 @@ class StaffDirectory:
 
     def set_phone(self, user_id: int, raw: str | None, actor: StaffIdentity, ip: str = "") -> None:
         """Set (or, when empty, clear) where the daily summary of new clusters goes."""
-        phone = normalise_phone(raw) if (raw or "").strip() else None
-        if (raw or "").strip() and phone is None:
-            raise InvalidStaffUser("Nomor HP tidak valid. Contoh: 0812 3456 7890 atau +62 812 3456 7890.")
+        phone = check_phone(raw)
         with self.db.session() as session:
             user = session.get(StaffUser, user_id, with_for_update=True)
             if user is None:

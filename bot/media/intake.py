@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import exists, insert, select, update
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot.channels.outbox import Outbox
@@ -43,6 +44,7 @@ from bot.media.models import (
     URL_MAX_CHARS,
     MediaItem,
     MediaRefusal,
+    MediaRefusalReply,
     MediaStatus,
     new_media_key,
 )
@@ -112,6 +114,20 @@ def record_media(session: Session, message_id: int, media: Sequence[dict[str, An
         })
     if rows:
         session.execute(insert(MediaItem), rows)
+
+
+def _first_refusal(session: Session, message_id: int, now: datetime) -> bool:
+    """Whether this is the message's first refused item: the unique row says so, even
+    when two workers refuse two of its items at the same moment (the later insert waits
+    for the earlier one's commit, then finds its row)."""
+    insert_for = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    inserted = session.scalar(
+        insert_for(MediaRefusalReply)
+        .values(message_id=message_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["message_id"])
+        .returning(MediaRefusalReply.message_id)
+    )
+    return inserted is not None
 
 
 def size_label(max_bytes: int) -> str:
@@ -241,7 +257,7 @@ class MediaIntake:
             download = source.download(claim.url, self.max_bytes)
             content_type = checked_type(download.content_type, download.content, self.max_bytes)
         except MediaRefused as refused:
-            self._refuse(claim, refused.reason)
+            self._refuse(claim, refused.reason, now)
             return MediaStatus.REFUSED
         except MediaGone as exc:
             log.warning("media item %d is gone at the provider: %s", claim.id, exc)
@@ -269,29 +285,20 @@ class MediaIntake:
         log.info("media item %d stored (%s, %d bytes)", claim.id, content_type, len(download.content))
         return MediaStatus.STORED
 
-    def _refuse(self, claim: _Claim, reason: str) -> None:
+    def _refuse(self, claim: _Claim, reason: str, now: datetime) -> None:
         """Mark the item refused and tell the citizen, once per message."""
         with self.db.session() as session:
-            told_before = claim.message_id is not None and session.scalar(
-                select(
-                    exists().where(
-                        MediaItem.message_id == claim.message_id,
-                        MediaItem.id != claim.id,
-                        MediaItem.status == MediaStatus.REFUSED,
-                    )
-                )
-            )
             if not self._settle(session, claim, status=MediaStatus.REFUSED, refusal=reason, last_error=None):
                 return
             sender = (
                 session.execute(
                     select(Message.contact_id, Message.channel).where(Message.id == claim.message_id)
                 ).one_or_none()
-                if claim.message_id is not None
+                if claim.message_id is not None and _first_refusal(session, claim.message_id, now)
                 else None
             )
         log.info("media item %d refused: %s", claim.id, reason)
-        if sender is None or told_before:
+        if sender is None:
             return
         template = replies.MEDIA_TOO_BIG if reason == MediaRefusal.TOO_BIG else replies.MEDIA_WRONG_TYPE
         text = format_for_channel(template.format(limit=size_label(self.max_bytes)), sender.channel)

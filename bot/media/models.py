@@ -18,7 +18,7 @@ import secrets
 from datetime import datetime
 from typing import Optional
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.conversation.models import utcnow
@@ -76,3 +76,28 @@ class MediaItem(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     stored_at: Mapped[Optional[datetime]] = mapped_column(default=None)
     provider_deleted_at: Mapped[Optional[datetime]] = mapped_column(default=None)
+
+
+class MediaContent(Base):
+    """Our copy's bytes when MEDIA_STORE is `database` (bot/media/store.py): every host
+    reads them, and they go when `bansos purge` deletes them, whichever host runs it."""
+
+    __tablename__ = "media_contents"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(CONTENT_TYPE_MAX_CHARS))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    stored_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediaRefusalReply(Base):
+    """A message whose attachments were refused and whose sender was told so.
+
+    The citizen gets one reply per message however many of its items are refused,
+    even by workers on several hosts at once: whoever inserts this row replies.
+    """
+
+    __tablename__ = "media_refusal_replies"
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -12,19 +12,15 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from bot.db import Database
 from bot.handoff.audit import AuditAction, AuditLog
 from bot.handoff.service import HandoffDesk
-from bot.handoff.staff_users import AccessDenied, StaffIdentity
+from bot.handoff.staff_users import StaffIdentity
 from bot.media.checks import IMAGE_TYPES
 from bot.media.models import MediaItem, MediaStatus
 from bot.media.store import MediaMissing, MediaStore
-from bot.reports.models import Report
-from bot.reports.refs import normalise_reference
-from bot.reports.service import ReportNotFound
-from bot.reports.staff_view import may_see_report
+from bot.reports.staff_view import StaffReports
 
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp", "application/pdf": "pdf"}
 
@@ -63,12 +59,13 @@ class StaffMedia:
     """Finds and serves our copies for the dashboard's chat and report pages."""
 
     def __init__(
-        self, db: Database, store: MediaStore, audit: AuditLog, desk: HandoffDesk
+        self, db: Database, store: MediaStore, audit: AuditLog, desk: HandoffDesk, reports: StaffReports
     ) -> None:
         self.db = db
         self.store = store
         self.audit = audit
         self.desk = desk
+        self.reports = reports
 
     def refs(self, urls: Iterable[str]) -> dict[str, MediaRef]:
         """What a page may show for each provider URL it lists (an unknown URL: nothing)."""
@@ -98,19 +95,11 @@ class StaffMedia:
 
     def for_report(self, viewer: StaffIdentity, reference: str, key: str, ip: str = "") -> MediaFile:
         """A file of a report's evidence; raises ReportNotFound, AccessDenied or MediaNotFound."""
-        ref = normalise_reference(reference)
         with self.db.session() as session:
-            report = session.scalar(
-                select(Report)
-                .where(Report.reference == ref)
-                .options(selectinload(Report.events), selectinload(Report.attachments))
-            ) if ref else None
-            if report is None:
-                raise ReportNotFound(reference)
-            if not may_see_report(viewer, report):
-                raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+            report = self.reports.open_in(session, viewer, reference)
             shown = {attachment.url for attachment in report.attachments}
-        return self._serve(viewer, key, shown, f"report:{ref}", ip)
+            target = f"report:{report.reference}"
+        return self._serve(viewer, key, shown, target, ip)
 
     def _serve(self, viewer: StaffIdentity, key: str, shown: set[str], target: str, ip: str) -> MediaFile:
         with self.db.session() as session:

@@ -7,8 +7,9 @@ APScheduler 3 runs two jobs, kept in its SQLAlchemy job store in our database (t
   into the outbox (bot/notices/planning.py);
 - `fetch_media` every minute: citizens' photos and PDFs whose fetch or deletion at
   Twilio failed, or was never started (bot/media/intake.py);
-- `summarise_signals` every SIGNAL_SUMMARY_INTERVAL seconds (default a day): the
-  supervisors' summary of new complaint clusters (bot/reports/signal_alerts.py);
+- `summarise_signals` every SIGNAL_SUMMARY_INTERVAL seconds (default an hour): the
+  supervisors' summary of new complaint clusters, each sent once and only in the
+  notice sending hours of the supervisor's zone (bot/reports/signal_alerts.py);
 - `dispatch_notices` every NOTICE_DISPATCH_INTERVAL seconds (default 15): sends what is
   due (bot/notices/dispatcher.py) for at most one interval, then yields to the next run.
   With SCHEDULER_DISPATCHES=0 the job is not scheduled (and removed from the store):
@@ -63,6 +64,7 @@ from bot.rules.logmask import configure_logging
 from bot.conversation.models import utcnow
 from bot.media.intake import FETCH_INTERVAL_SECONDS
 from bot.notices.planning import NoticePlanner
+from bot.notices.pacing import SendingWindow
 from bot.notices.models import CampaignSource, SchedulerLease
 from bot.process import stop_on_signals
 from bot.reports.signal_alerts import SignalAlerts
@@ -249,8 +251,9 @@ def summarise_signals() -> None:
     runtime = _active_runtime()
     if runtime is None:
         return
-    services = runtime.services
-    sent = SignalAlerts(runtime.db, services.signals, services.staff.directory, services.later).send_new()
+    services, settings = runtime.services, runtime.settings
+    window = SendingWindow.parse(settings.notice_send_from, settings.notice_send_until)
+    sent = SignalAlerts(runtime.db, services.signals, services.staff.directory, services.later, window).send_new()
     log.log(logging.INFO if sent else logging.DEBUG, "signal summaries sent: %d", sent)
 
 

@@ -3,7 +3,9 @@
 Only an exact match of the whole name counts (case and spacing aside): a near match
 would tell a stranger about someone whose name they did not know. A village is named
 as people say it ("desa Sukamaju", "Kel. Sukamaju", "sukamaju"); several villages
-of that name in different districts are told apart by the sender choosing one.
+of that name in different districts are told apart by the sender choosing one, and
+when too many share it, by the kecamatan or kabupaten/kota written after a comma
+("Sukamaju, Cibinong", "Sukamaju, Kab. Bogor").
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from dataclasses import dataclass
 _WHITESPACE = re.compile(r"\s+")
 # "di desa", "ds.", "kelurahan", "kel." are not part of a village's name.
 _VILLAGE_PREFIX = re.compile(r"^(?:di\s+)?(?:desa|ds\.?|kelurahan|kel\.?)\s+", re.IGNORECASE)
+# Nor "kecamatan", "kec." part of a district's; "kab." is "kabupaten" (not "kota").
+_DISTRICT_PREFIX = re.compile(r"^(?:kecamatan|kec\.?)\s+", re.IGNORECASE)
+_KABUPATEN_PREFIX = re.compile(r"^(?:kabupaten|kab\.?)\s+", re.IGNORECASE)
+_REGENCY_KIND = re.compile(r"^(?:kabupaten|kota)\s+", re.IGNORECASE)
 # Nor "nama saya", "nama ibu saya:", "a.n." part of a person's.
 _NAME_PREFIX = re.compile(
     r"^(?:nama(?:\s+lengkap)?(?:\s+(?:ibu|bapak|ayah|suami|istri|nenek|kakek))?(?:\s+(?:saya|sy))?"
@@ -48,6 +54,12 @@ class Village:
     def label(self) -> str:
         """"Sukamaju, Kec. Cibinong, Kab. Bogor": the line of a numbered choice."""
         return f"{self.name}, Kec. {self.district}, {short_regency(self.regency)}"
+
+    def is_in(self, area: str) -> bool:
+        """Whether `area` (normalised, see split_area) is this village's kecamatan or
+        kabupaten/kota: "cibinong", "bogor", "kabupaten bogor" (not Kota Bogor)."""
+        regency = _WHITESPACE.sub(" ", self.regency).strip().lower()
+        return area in (self.district.strip().lower(), regency, _REGENCY_KIND.sub("", regency))
 
     @property
     def key(self) -> str:
@@ -89,3 +101,26 @@ def normalise_village(text: str | None) -> str:
     if sum(ch.isalpha() for ch in village) < 2:
         raise InvalidName("Nama desa/kelurahan belum terisi.")
     return village.lower()
+
+
+def split_area(text: str | None) -> tuple[str, str]:
+    """A village as typed, and the kecamatan or kabupaten/kota after its comma (normalised,
+    "" when none): "Sukamaju, Kec. Cibinong" gives ("Sukamaju", "cibinong"), and
+    "Sukamaju, Kab. Bogor" ("Sukamaju", "kabupaten bogor").
+
+    Raises InvalidName when that area is too long to be one.
+    """
+    village, _, area = (text or "").partition(",")
+    area = _WHITESPACE.sub(" ", area).strip().rstrip(".,")
+    area = _DISTRICT_PREFIX.sub("", f"{area} ")
+    area = _KABUPATEN_PREFIX.sub("kabupaten ", area).strip()
+    if len(area) > MAX_VILLAGE_LENGTH:
+        raise InvalidName("Nama kecamatan/kabupaten terlalu panjang.")
+    return village, area.lower()
+
+
+def with_area(village_text: str | None, area_text: str) -> str:
+    """The village as typed, narrowed to the kecamatan or kabupaten/kota just sent
+    (instead of any sent before): "Sukamaju" and "Cibinong" give "Sukamaju, Cibinong"."""
+    village = (village_text or "").partition(",")[0]
+    return f"{village.strip()}, {_WHITESPACE.sub(' ', area_text).strip()}"

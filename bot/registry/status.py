@@ -35,7 +35,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import Database
-from bot.registry.by_name import InvalidName, Village, normalise_name, normalise_village
+from bot.conversation.choices import Choice, numbered
+from bot.registry.by_name import InvalidName, Village, normalise_name, normalise_village, split_area
 from bot.conversation.models import Contact, utcnow
 from bot.rules.nik import InvalidNik, mask_name, mask_nik, parse_nik
 from bot.rules.regions import format_date, zone_for_province
@@ -72,18 +73,32 @@ VILLAGE_UNKNOWN = (
     "Periksa ejaannya, atau kirim CEK spasi NIK."
 )
 RETRY_VILLAGE_CHOICE = "Balas angka 1 sampai {count}, atau ketik BATAL."
+ASK_AREA = (
+    "Ada {count} desa/kelurahan bernama {village}.\n"
+    "Kirim nama kecamatan atau kabupaten/kota tempat tinggal penerima, misal: Cibinong. "
+    "Ketik BATAL untuk membatalkan."
+)
+RETRY_AREA = "Silakan kirim ulang nama kecamatan atau kabupaten/kota, atau ketik BATAL."
+AREA_UNKNOWN = (
+    "Desa/kelurahan {village} tidak ada di {area}.\n"
+    "Periksa ejaannya, atau kirim nama kecamatan atau kabupaten/kota lain. Ketik BATAL untuk membatalkan."
+)
 NAME_NOT_FOUND = (
     "Nama itu tidak ditemukan di Desa/Kel. {village}.\n"
     "Periksa ejaan nama sesuai KTP, atau kirim CEK spasi NIK.\n"
     "Bila belum terdaftar, ketik USUL atau tanya di kantor kelurahan/desa."
 )
 BY_NAME_DETAILS = (
-    "Jadwal dan jumlah bantuan hanya untuk nomor HP terdaftar, "
-    "di kantor kelurahan/desa, atau telepon 171."
+    "Jumlah dan tanggal bantuan hanya dikirim ke HP terdaftar.\n"
+    "Atau tanya kantor kelurahan/desa, telepon 171."
 )
 # A common name may match several people in one village: as many are shown as fit
 # in MAX_SEGMENTS SMS segments, the rest only counted.
 MAX_NAME_MATCHES = 5
+# Villages sharing a name are listed to pick one by number only up to this many (and
+# only while the list fits MAX_SEGMENTS SMS segments); beyond, the kecamatan or
+# kabupaten/kota is asked first, so that every number offered is seen.
+MAX_VILLAGE_CHOICES = 5
 MAX_SEGMENTS = 3
 RETRY_NIK = "Silakan kirim ulang NIK, atau ketik BATAL."
 HOW_TO_ASK_WITH_PHONE = (
@@ -135,7 +150,8 @@ class StatusAnswer:
 
     text: str
     needs_nik: bool = False
-    choices: tuple[str, ...] = ()
+    # The numbered list's lines as answers to tap on WhatsApp (bot/conversation/choices.py).
+    choices: tuple[Choice, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -165,6 +181,18 @@ def parse_choice(text: str | None, count: int) -> int | None:
         return None
     number = int(value)
     return number if 1 <= number <= count else None
+
+
+def _village_list(villages: Sequence[Village]) -> str | None:
+    """The numbered list of villages sharing a name; None when it would be too long
+    (more than MAX_VILLAGE_CHOICES, or more than MAX_SEGMENTS SMS segments)."""
+    if not 1 < len(villages) <= MAX_VILLAGE_CHOICES:
+        return None
+    lines = [f"Ada {len(villages)} desa/kelurahan dengan nama itu:"]
+    lines += [f"{number}. {village.label}" for number, village in enumerate(villages, 1)]
+    lines.append("Balas angka pilihan (misal 1). Ketik BATAL untuk membatalkan.")
+    text = "\n".join(lines)
+    return text if segment_count(text) <= MAX_SEGMENTS else None
 
 
 def _fitting_answer(village: Village, blocks: list[list[str]], found: int) -> str:
@@ -249,7 +277,7 @@ class StatusService:
         ]
         lines.append("Balas angka pilihan (misal 1) atau kirim NIK. Ketik BATAL untuk membatalkan.")
         return StatusAnswer(
-            "\n".join(lines), needs_nik=True, choices=tuple(h.masked_name for h in households)
+            "\n".join(lines), needs_nik=True, choices=tuple(numbered([h.masked_name for h in households]))
         )
 
     # --- the answer -------------------------------------------------------------------
@@ -360,11 +388,13 @@ class StatusService:
     # --- by name and village, as Cek Bansos shows it ------------------------------------
 
     def villages(self, text: str | None) -> list[Village]:
-        """The villages of the register that go by the name typed, in a stable order.
+        """The villages of the register that go by the name typed, in a stable order;
+        only those of the kecamatan or kabupaten/kota written after a comma, if any.
 
         Raises bot.registry.by_name.InvalidName when `text` names no village at all.
         """
-        wanted = normalise_village(text)
+        village_text, area = split_area(text)
+        wanted = normalise_village(village_text)
         with self.db.session() as session:
             rows = session.execute(
                 select(
@@ -377,15 +407,25 @@ class StatusService:
                 .distinct()
                 .order_by(Recipient.province_code, Recipient.regency, Recipient.district)
             ).all()
-        return [Village(*row) for row in rows]
+        found = [Village(*row) for row in rows]
+        return [village for village in found if village.is_in(area)] if area else found
 
     @staticmethod
     def village_choice(villages: Sequence[Village]) -> StatusAnswer:
-        """The numbered list shown when a village name belongs to several villages."""
-        lines = [f"Ada {len(villages)} desa/kelurahan dengan nama itu:"]
-        lines += [f"{number}. {village.label}" for number, village in enumerate(villages, 1)]
-        lines.append("Balas angka pilihan (misal 1). Ketik BATAL untuk membatalkan.")
-        return StatusAnswer("\n".join(lines), choices=tuple(v.label for v in villages))
+        """The numbered list shown when a village name belongs to several villages, or,
+        for more than fit in one list, the question for the kecamatan or kabupaten/kota."""
+        if len(villages) < 2:
+            return StatusAnswer(RETRY_VILLAGE)
+        listed = _village_list(villages)
+        if listed is None:
+            return StatusAnswer(ASK_AREA.format(count=len(villages), village=villages[0].name))
+        return StatusAnswer(listed, choices=tuple(numbered([v.label for v in villages])))
+
+    @staticmethod
+    def village_number(choice: str | None, villages: Sequence[Village]) -> int | None:
+        """The number picked from the list village_choice showed; None for any other text,
+        and for any number while the list was too long to be shown."""
+        return parse_choice(choice, len(villages)) if _village_list(villages) is not None else None
 
     def answer_by_name(
         self,
@@ -404,7 +444,7 @@ class StatusService:
             villages = self.villages(village_text)
         except InvalidName as exc:
             return StatusAnswer(f"{exc.reason} {RETRY_NAME}", needs_nik=True)
-        number = parse_choice(choice, len(villages)) if len(villages) > 1 else 1
+        number = self.village_number(choice, villages) if len(villages) > 1 else 1
         if not villages or number is None:
             return StatusAnswer(RETRY_VILLAGE, needs_nik=True)
         village = villages[number - 1]

@@ -207,6 +207,8 @@ class Report(Base):
         Index("ix_reports_status_kind", "status", "kind"),
         Index("ix_reports_province", "province_code"),
         Index("ix_reports_subject_nik", "subject_nik"),
+        # The "Sinyal" page and summary: every complaint since a date (migration 0011).
+        Index("ix_reports_kind_created", "kind", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

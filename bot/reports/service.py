@@ -235,15 +235,26 @@ def may_handle(report: Report, person_name: str) -> bool:
     can cost the reporter their assistance. Call it inside a session (it reads the
     report's events, where merged duplicates keep their text).
     """
-    if not report.is_sensitive:
-        return True
-    tokens = _name_tokens(person_name)
-    if not tokens:
-        return True
+    return not report.is_sensitive or not names_person(report_words(report), person_name)
+
+
+def report_words(report: Report) -> frozenset[str]:
+    """The words a report names people in: its description, subject and events' notes.
+
+    Call it inside a session (it reads the report's events).
+    """
     texts = [report.description, report.subject_name or ""]
     texts += [event.note or "" for event in report.events]
-    mentioned = set(normalise_words(" ".join(texts)).split())
-    return not (tokens & mentioned)
+    return frozenset(normalise_words(" ".join(texts)).split())
+
+
+def names_person(words: frozenset[str], person_name: str) -> bool:
+    """Whether a report's words (`report_words`) name this person, whatever its category.
+
+    `may_handle` asks it of sensitive reports; a complaint cluster asks it of every
+    report behind it, since the cluster itself points at whoever they name.
+    """
+    return bool(_name_tokens(person_name) & words)
 
 
 def check_description(text: str | None) -> str:

@@ -1,11 +1,17 @@
-"""The supervisors' daily summary: one short message listing the clusters new to each.
+"""The supervisors' summary: one short message listing the clusters new to each.
 
 Each active supervisor with a phone number (set on the staff account) gets, at most
 once a run, the clusters of their region (a regional supervisor: clusters whose
 reports are all routed inside it; a national one: all) that they may see by the
-dashboard's rule (never one a sensitive report behind it names them in), and that
-they were not told about in the last period. Each announced cluster is recorded
-before the message goes, so a crash or a second run never repeats one.
+dashboard's rule (never one whose reports name them), and that they were not told
+about in the last period. The clusters are found once a run for all supervisors.
+
+A summary goes only in the notice sending hours (NOTICE_SEND_FROM/UNTIL) of the
+supervisor's zone; a run outside them leaves it to the next run inside them (the job
+runs hourly). Each supervisor is on their own: a message that cannot be handed to the
+outbox is logged, leaves its clusters unannounced for the next run, and does not
+stop the others. A cluster is recorded as announced (one row per supervisor and
+cluster, unique) only once its message is in the outbox, which then owns delivery.
 
 The message goes like every message the app sends on its own, through
 bot/channels/later.py (WhatsApp window, template or SMS, STOP honoured), as a
@@ -24,9 +30,11 @@ from bot.channels.window import NOTICE
 from bot.conversation.models import Channel, Contact, utcnow
 from bot.db import Database
 from bot.handoff.staff_users import StaffDirectory, StaffIdentity
+from bot.notices.pacing import SendingWindow
 from bot.reports.signal_models import SignalAnnouncement
-from bot.reports.signals import Cluster, SignalService
+from bot.reports.signals import Cluster, ClusterRun, SignalService
 from bot.rules.phone import mask_phone
+from bot.rules.regions import zone_for_province
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +55,12 @@ def summary_text(clusters: list[Cluster]) -> str:
 
 def in_region(supervisor: StaffIdentity, cluster: Cluster) -> bool:
     """A regional supervisor's clusters are those whose every report is routed inside their region."""
-    if supervisor.region is None:
-        return True
-    return all(code is not None and code.startswith(supervisor.region) for code in cluster.routed_to)
+    return all(supervisor.covers(code) for code in cluster.routed_to)
+
+
+def zone_of(supervisor: StaffIdentity) -> str:
+    """The time zone of a supervisor's province; a national one's is WIB's."""
+    return zone_for_province(supervisor.region[:2] if supervisor.region else None).key
 
 
 class SignalAlerts:
@@ -59,30 +70,42 @@ class SignalAlerts:
         signals: SignalService,
         directory: StaffDirectory,
         sender: LaterSender,
+        window: SendingWindow,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.db = db
         self.signals = signals
         self.directory = directory
         self.sender = sender
+        self.window = window
         self.clock = clock
 
     def send_new(self) -> int:
-        """Tell every supervisor with a phone about the clusters new to them; returns messages sent."""
+        """Tell every supervisor with a phone, in their sending hours, about the clusters new
+        to them; returns messages sent."""
+        now = self.clock()
+        found: ClusterRun | None = None
         sent = 0
         for supervisor, phone in self.directory.supervisors_with_phone():
-            clusters = [c for c in self.signals.visible_clusters(supervisor) if in_region(supervisor, c)]
-            new = self._claim_new(supervisor, clusters)
+            if not self.window.is_open(now, zone_of(supervisor)):
+                continue
+            if found is None:
+                found = self.signals.find_clusters()
+            new = self._new_to(supervisor, [c for c in found.for_viewer(supervisor) if in_region(supervisor, c)], now)
             if not new:
                 continue
-            self._send(phone, summary_text(new))
+            try:
+                self._send(phone, summary_text(new))
+            except Exception:
+                log.exception("signal summary to %s failed; the next run tries again", supervisor.username)
+                continue
+            self._record(supervisor, new, now)
             log.info("signal summary of %d clusters to %s (%s)", len(new), supervisor.username, mask_phone(phone))
             sent += 1
         return sent
 
-    def _claim_new(self, supervisor: StaffIdentity, clusters: list[Cluster]) -> list[Cluster]:
-        """Record and return the clusters not announced to this supervisor within the period."""
-        now = self.clock()
+    def _new_to(self, supervisor: StaffIdentity, clusters: list[Cluster], now: datetime) -> list[Cluster]:
+        """The clusters not announced to this supervisor within the period."""
         quiet_since = now - timedelta(days=self.signals.settings.period_days)
         with self.db.session() as session:
             told = set(session.scalars(
@@ -91,11 +114,25 @@ class SignalAlerts:
                     SignalAnnouncement.announced_at >= quiet_since,
                 )
             ))
-            new = [c for c in clusters if c.hash not in told]
-            session.add_all(
-                SignalAnnouncement(staff_user_id=supervisor.id, cluster_hash=c.hash, announced_at=now) for c in new
-            )
-        return new
+        return [c for c in clusters if c.hash not in told]
+
+    def _record(self, supervisor: StaffIdentity, clusters: list[Cluster], now: datetime) -> None:
+        """Mark these clusters announced now: a new row, or the old one of a cluster back after a quiet period."""
+        hashes = {c.hash for c in clusters}
+        with self.db.session() as session:
+            earlier = {
+                row.cluster_hash: row
+                for row in session.scalars(select(SignalAnnouncement).where(
+                    SignalAnnouncement.staff_user_id == supervisor.id,
+                    SignalAnnouncement.cluster_hash.in_(hashes),
+                ))
+            }
+            for cluster_hash in hashes:
+                row = earlier.get(cluster_hash)
+                if row is None:
+                    session.add(SignalAnnouncement(staff_user_id=supervisor.id, cluster_hash=cluster_hash, announced_at=now))
+                else:
+                    row.announced_at = now
 
     def _send(self, phone: str, text: str) -> None:
         """The one place a summary leaves: the supervisor's number as a contact, through the later path."""

@@ -1,4 +1,4 @@
-"""Which clusters each supervisor has been told about, so the daily summary tells each one once."""
+"""Which clusters each supervisor has been told about, so the summary tells each one once."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -14,11 +14,11 @@ CLUSTER_HASH_CHARS = 64
 
 
 class SignalAnnouncement(Base):
-    """One cluster announced to one staff member; a cluster is new again after a quiet period."""
+    """One cluster announced to one staff member, when last; it is new again after a quiet period."""
 
     __tablename__ = "signal_announcements"
     __table_args__ = (
-        Index("ix_signal_announcements_user_cluster", "staff_user_id", "cluster_hash", "announced_at"),
+        Index("uq_signal_announcements_user_cluster", "staff_user_id", "cluster_hash", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,14 +16,21 @@ person writing five times counts once):
 
 "Unlikely" is a one-sided Poisson test: the chance of seeing at least that many
 complaints by chance, P(X >= k) with X ~ Poisson(expected), is below `alpha` divided
-by the number of village-category pairs tested (Bonferroni), so looking at hundreds
-of villages does not by itself produce clusters. The larger of the two chances is the
-one reported. Complaints arrive independently and rarely, which is what a Poisson
-count describes; the tail is a short sum, so no statistics library is needed.
+by the number of village-category pairs tested (Bonferroni). Every pair that could
+be judged counts, whatever its count (every village of a regency with more than one
+village, times the watched categories): a quiet village is a test that came out
+negative, not one left out. So over a whole period and country the chance of one or
+more clusters where nothing is going on stays below `alpha`. The larger of the two
+chances is the one reported, with the threshold it had to beat. Complaints arrive
+independently and rarely, which is what a Poisson count describes; the tail is a
+short sum, so no statistics library is needed.
 
 Named points: words after "agen", "e-warong", "pendamping" and the like are read as a
-name ("agen Sri Rahayu minta potongan" names "agen sri"); a name that complaints of
-`named_min` different reporters in the same regency share is flagged.
+name, up to two words as written ("agen Sri Rahayu minta potongan" names "Agen Sri
+Rahayu", a different person from "Agen Sri Wahyuni"); generic words ("agen terdekat",
+"petugas bank") are not names. A name that complaints of `named_min` different
+reporters in the same regency share is flagged; complaints whose regency is unknown
+are never pooled into one.
 """
 from __future__ import annotations
 
@@ -50,6 +57,8 @@ CATEGORY_WORDS = {
 }
 # Added to observed counts before they become a rate (see the module docstring).
 PSEUDO_COUNT = 0.5
+# Chances below this are all said alike: the exact figure means nothing to a reader.
+SMALLEST_CHANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -105,6 +114,7 @@ class VillageCluster:
     neighbours_mean: float
     chance: float
     threshold: float
+    tested: int  # village-category pairs judged in the same run: the Bonferroni divisor
 
 
 @dataclass(frozen=True)
@@ -147,13 +157,18 @@ def poisson_tail(count: int, expected: float) -> float:
 
 
 def chance_text(chance: float) -> str:
-    """ "< 1 dalam 1.000": the chance in words a supervisor reads without statistics."""
-    if chance <= 0 or chance < 1e-6:
-        return "kurang dari 1 dalam 1 juta"
-    power = min(6, math.floor(-math.log10(chance)))
-    if power < 1:
+    """ "sekitar 1 dalam 3.300": a chance in words a supervisor reads without statistics."""
+    if chance < SMALLEST_CHANCE:
+        return "kurang dari 1 dalam 1 miliar"
+    if chance >= 0.1:
         return f"sekitar {round(chance * 100)} dalam 100"
-    return f"kurang dari 1 dalam {10 ** power:,}".replace(",", ".")
+    return f"sekitar {one_in_text(chance)}"
+
+
+def one_in_text(chance: float) -> str:
+    """ "1 dalam 150.000": odds rounded to two significant digits, so they compare at a glance."""
+    odds = 1 / chance
+    return f"1 dalam {_thousands(int(round(odds, 1 - math.floor(math.log10(odds)))))}"
 
 
 def village_clusters(counts: Iterable[VillageCount], settings: StatSettings) -> list[VillageCluster]:
@@ -161,15 +176,13 @@ def village_clusters(counts: Iterable[VillageCount], settings: StatSettings) -> 
     by_regency: dict[tuple[tuple[str, str], str], list[VillageCount]] = defaultdict(list)
     for row in counts:
         by_regency[(row.region.regency_key, row.category)].append(row)
-    candidates = [
-        (row, group)
-        for group in by_regency.values()
-        for row in group
-        if row.period >= settings.min_count and len(group) > 1
-    ]
+    # A village alone in its regency has no neighbours to be judged against.
+    judged = [group for group in by_regency.values() if len(group) > 1]
+    tested = sum(len(group) for group in judged)
+    candidates = [(row, group) for group in judged for row in group if row.period >= settings.min_count]
     if not candidates:
         return []
-    threshold = settings.alpha / len(candidates)
+    threshold = settings.alpha / tested
     scale = settings.period_days / settings.baseline_days
     found = []
     for row, group in candidates:
@@ -192,6 +205,7 @@ def village_clusters(counts: Iterable[VillageCount], settings: StatSettings) -> 
                 neighbours_mean=sum(o.period for o in others) / len(others),
                 chance=chance,
                 threshold=threshold,
+                tested=tested,
             ))
     return sorted(found, key=lambda c: (c.chance, c.region.label()))
 
@@ -203,8 +217,13 @@ def village_reason(cluster: VillageCluster, settings: StatSettings) -> str:
         f"{CATEGORY_WORDS.get(cluster.category, cluster.category)} dalam {settings.period_days} hari, "
         f"biasanya {_number(cluster.usual)}; desa lain di {cluster.region.regency or 'kabupaten/kota ini'} "
         f"rata-rata {_number(cluster.neighbours_mean)}. "
-        f"Peluang kebetulan {chance_text(cluster.chance)}."
+        f"Peluang kebetulan {chance_text(cluster.chance)}, di bawah batas {one_in_text(cluster.threshold)} "
+        f"yang dipakai karena {_thousands(cluster.tested)} pasangan desa dan jenis aduan diperiksa sekaligus."
     )
+
+
+def _thousands(value: int) -> str:
+    return f"{value:,}".replace(",", ".")
 
 
 def _number(value: float) -> str:
@@ -234,12 +253,19 @@ _NOT_NAME = frozenset(
     belum dengan untuk saat waktu setiap tiap kami saya kartu kks pin atm uang dana bansos bantuan
     pkh bpnt blt itu ini nya juga bilang katanya sampai per dari ke pada jadi bri bni mandiri pos
     desa kelurahan kecamatan kabupaten kota rt rw setempat tersebut sendiri lagi semua warga
-    selalu masih harus bisa mau akan karena tapi atau biaya admin""".split()
+    selalu masih harus bisa mau akan karena tapi atau biaya admin tanpa bukti lalu terus kemudian
+    agar supaya kalau jika bahwa oleh pun kok sih ya tak gak nggak enggak ga bukan hanya cuma malah
+    bahkan sering pernah selama sejak hingga bulan tahun hari minggu kemarin tadi sekarang ketika
+    sebelum setelah sesudah terdekat dekat sebelah depan belakang samping sana sini situ bank
+    sembako posyandu pusat kantor kampung dusun pasar jalan jl gang nomor resmi lain lainnya baru
+    lama tsb kita mereka dia beliau ia aku kepada bagi tentang soal secara langsung bayar membayar
+    dibayar kasih memberi diberi tarik menarik ditarik cair cairkan dicairkan pencairan potongan
+    pungli pungutan terima menerima diterima datang ada tdk gk udah sdh blm kpm penerima""".split()
 )
 
 
 def point_names(text: str) -> tuple[tuple[str, str], ...]:
-    """(key, label) of every point or agent a complaint names; the key is kind + first name word."""
+    """(key, label) of every point or agent a complaint names; the key is kind + the name as written."""
     found: dict[str, str] = {}
     for match in _POINT_RE.finditer(normalise_words(text)):
         words = []
@@ -253,15 +279,21 @@ def point_names(text: str) -> tuple[tuple[str, str], ...]:
                 break
         if words:
             label = _POINT_LABELS[match.group(1)]
-            key = f"{label.lower()} {words[0]}"
+            key = f"{label.lower()} {' '.join(words)}"
             found.setdefault(key, f"{label} {' '.join(w.capitalize() for w in words)}")
     return tuple(found.items())
 
 
 def named_clusters(mentions: Iterable[Mention], settings: StatSettings) -> list[NamedCluster]:
-    """Names shared by complaints of at least `named_min` reporters of one regency."""
+    """Names shared by complaints of at least `named_min` reporters of one regency.
+
+    A complaint of unknown regency joins no group: complaints from all over the country
+    naming "agen Sri" are not one agent.
+    """
     groups: dict[tuple[tuple[str, str], str], list[tuple[Mention, str]]] = defaultdict(list)
     for mention in mentions:
+        if not (mention.region.province_code and mention.region.regency):
+            continue
         for key, label in mention.names:
             groups[(mention.region.regency_key, key)].append((mention, label))
     found = []

@@ -1,20 +1,24 @@
 """Complaints counted by category, region and week for the "Sinyal" page, and the
 clusters in them (bot/reports/signal_stats.py), as each staff member may see them.
 
-A complaint's region is where the citizen said it happened when the report has it,
-else the registered household of its subject NIK, else the household registered to
-the reporter's phone: chat reports seldom carry a village, the registry always does.
+A complaint's region is the registry's village the citizen named, matched without
+regard to case or spacing within the regency they gave ("andir" is Andir); else the
+registered household of its subject NIK, else the household registered to the
+reporter's phone: chat reports seldom carry a village, the registry always does. A
+typed village the registry does not know is kept only where the registry knows no
+village of that regency (else it would count as a village of no households).
 
 Clusters are found on every complaint, whoever looks, so one officer's narrower view
 cannot hide or invent one; then each viewer sees only the clusters whose every report
-they may see (bot.reports.staff_view.may_see_report): an agent's region, and never a
-cluster behind which a sensitive report names them. A cluster carries its reports'
-ids and its reason, never who filed them.
+is in their region (StaffIdentity.may_see_region) and names them in none, whatever the
+report's category (bot.reports.service.names_person): a cluster points at whoever its
+reports name. A cluster carries its reports' ids and its reason, never who filed them.
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import string
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import astuple, dataclass, field, replace
@@ -29,6 +33,7 @@ from bot.db import Database
 from bot.handoff.staff_users import AccessDenied, StaffIdentity
 from bot.registry.models import Recipient
 from bot.reports.models import Report, ReportKind, category_codes, category_label
+from bot.reports.service import names_person, report_words
 from bot.reports.signal_stats import (
     WATCHED,
     Mention,
@@ -56,6 +61,8 @@ LEVEL_LABELS = {
 }
 COMPLAINT_CATEGORIES = category_codes(ReportKind.PENGADUAN)
 UNKNOWN_REGION = "(tidak diketahui)"
+# Values per IN list: far below the bind-parameter limits (SQLite 32,766, PostgreSQL 65,535).
+IN_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,8 @@ class Complaint:
     # Only counted (one per reporter), never shown.
     reporter_key: int = field(repr=False, compare=False)
     names: tuple[tuple[str, str], ...] = ()
+    # The report's words (bot.reports.service.report_words): whom it names, never shown.
+    words: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -125,6 +134,25 @@ class Cluster:
     @property
     def hash(self) -> str:
         return hashlib.sha256(self.key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    """The clusters of one period over every complaint: found once, then shown per viewer."""
+
+    clusters: list[Cluster]
+    complaints: dict[int, Complaint]
+
+    def for_viewer(self, viewer: StaffIdentity) -> list[Cluster]:
+        return [c for c in self.clusters if may_see_cluster(viewer, c, self.complaints)]
+
+
+def may_see_cluster(viewer: StaffIdentity, cluster: Cluster, complaints: dict[int, Complaint]) -> bool:
+    """Every report behind it is in the viewer's region, and none names the viewer."""
+    behind = [complaints[i] for i in cluster.report_ids]
+    return all(
+        viewer.may_see_region(c.routed_to) and not names_person(c.words, viewer.display_name) for c in behind
+    )
 
 
 @dataclass(frozen=True)
@@ -205,6 +233,45 @@ def _recipient_region(recipient: Recipient) -> Region:
     return Region(recipient.province_code, recipient.regency.strip(), recipient.district.strip(), recipient.village.strip())
 
 
+def _fold(name: str | None) -> str:
+    return " ".join((name or "").split()).casefold()
+
+
+def _tidy(name: str | None) -> str:
+    """A name typed by a citizen in one spelling whatever its case and spacing: "andir " is "Andir"."""
+    return string.capwords(" ".join((name or "").split()))
+
+
+class Places:
+    """The registry's regencies and villages, for placing what citizens type."""
+
+    def __init__(self, villages: Iterable[Region]) -> None:
+        self.regencies: dict[tuple[str, str], str] = {}
+        self.villages: dict[tuple[str, str, str], list[Region]] = defaultdict(list)
+        for region in villages:
+            self.regencies.setdefault((region.province_code, _fold(region.regency)), region.regency)
+            self.villages[(region.province_code, region.regency, _fold(region.village))].append(region)
+
+    def regency(self, province_code: str, typed: str | None) -> str:
+        return self.regencies.get((province_code, _fold(typed)), _tidy(typed))
+
+    def knows_regency(self, province_code: str, regency: str) -> bool:
+        return (province_code, _fold(regency)) in self.regencies
+
+    def village(self, report: Report) -> Region | None:
+        """The registry's village a report names, if one matches (by district too when two share a name)."""
+        province_code = report.province_code or ""
+        found = self.villages.get((province_code, self.regency(province_code, report.regency), _fold(report.village)), [])
+        if len(found) > 1:
+            found = [r for r in found if _fold(r.district) == _fold(report.district)]
+        return found[0] if len(found) == 1 else None
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]
+
+
 def _report_text(report: Report) -> str:
     return " ".join([report.description] + [event.note or "" for event in report.events])
 
@@ -220,9 +287,10 @@ class SignalService:
     # ---- reading ------------------------------------------------------------------
 
     def _load(
-        self, since: datetime, viewer: StaffIdentity
+        self, since: datetime, viewer: StaffIdentity | None = None
     ) -> tuple[list[Complaint], set[int], dict[Region, int]]:
-        """Complaints filed since `since`, the ids the viewer may see, and households per village."""
+        """Complaints filed since `since`, the ids the viewer may see (none without one), and
+        households per village."""
         with self.db.session() as session:
             rows = session.execute(
                 select(Report, Contact.address)
@@ -231,10 +299,13 @@ class SignalService:
                 .options(selectinload(Report.events))
                 .order_by(Report.id)
             ).all()
-            by_nik, by_phone = self._registry_regions(session, rows)
+            households = self._households(session)
+            places = Places(households)
+            unplaced = [(report, address) for report, address in rows if not (report.village and places.village(report))]
+            by_nik, by_phone = self._registry_regions(session, unplaced)
             complaints, visible = [], set()
             for report, address in rows:
-                region = self._region(report, by_nik.get(report.subject_nik or ""), by_phone.get(address))
+                region = self._region(report, places, by_nik.get(report.subject_nik or ""), by_phone.get(address))
                 complaints.append(Complaint(
                     id=report.id,
                     reference=report.reference,
@@ -246,42 +317,46 @@ class SignalService:
                     created_at=report.created_at,
                     reporter_key=report.reporter_contact_id,
                     names=point_names(_report_text(report)) if report.category in WATCHED else (),
+                    words=report_words(report) if report.category in WATCHED else frozenset(),
                 ))
-                if may_see_report(viewer, report):
+                if viewer is not None and may_see_report(viewer, report):
                     visible.add(report.id)
-            households = self._households(session)
         return complaints, visible, households
 
     @staticmethod
     def _registry_regions(
         session: Session, rows: Iterable[tuple[Report, str]]
     ) -> tuple[dict[str, Region], dict[str, Region]]:
+        """Registry regions by subject NIK and by phone, for the reports given (in chunks, so
+        no IN list outgrows the database's bind-parameter limit)."""
         rows = list(rows)
-        niks = {r.subject_nik for r, _ in rows if r.subject_nik and not r.village}
-        phones = {address for r, address in rows if not r.village}
+        niks = sorted({r.subject_nik for r, _ in rows if r.subject_nik})
+        phones = sorted({address for _, address in rows})
         by_nik: dict[str, Region] = {}
         by_phone: dict[str, Region] = {}
-        if niks:
-            for recipient in session.scalars(select(Recipient).where(Recipient.nik.in_(niks))):
+        for chunk in _chunks(niks):
+            for recipient in session.scalars(select(Recipient).where(Recipient.nik.in_(chunk))):
                 by_nik.setdefault(recipient.nik, _recipient_region(recipient))
-        if phones:
+        for chunk in _chunks(phones):
             for recipient in session.scalars(
-                select(Recipient).where(Recipient.phone.in_(phones)).order_by(Recipient.id)
+                select(Recipient).where(Recipient.phone.in_(chunk)).order_by(Recipient.id)
             ):
                 by_phone.setdefault(recipient.phone or "", _recipient_region(recipient))
         return by_nik, by_phone
 
     @staticmethod
-    def _region(report: Report, by_nik: Region | None, by_phone: Region | None) -> Region:
+    def _region(report: Report, places: Places, by_nik: Region | None, by_phone: Region | None) -> Region:
+        province_code = report.province_code or ""
         if report.village:
-            return Region(
-                report.province_code or "", (report.regency or "").strip(),
-                (report.district or "").strip(), report.village.strip(),
-            )
+            matched = places.village(report)
+            if matched is not None:
+                return matched
         found = by_nik or by_phone
-        if found is not None and (not report.province_code or found.province_code == report.province_code):
+        if found is not None and (not province_code or found.province_code == province_code):
             return found
-        return Region(report.province_code or "", (report.regency or "").strip(), (report.district or "").strip())
+        regency = places.regency(province_code, report.regency)
+        village = "" if places.knows_regency(province_code, regency) else _tidy(report.village)
+        return Region(province_code, regency, _tidy(report.district), village)
 
     @staticmethod
     def _households(session: Session) -> dict[Region, int]:
@@ -370,12 +445,17 @@ class SignalService:
         start = end - timedelta(days=days)
         return start - timedelta(days=self.settings.baseline_days), start, end
 
-    def visible_clusters(self, viewer: StaffIdentity, days: int | None = None) -> list[Cluster]:
-        """The clusters of the period the viewer may see (every report behind them)."""
+    def find_clusters(self, days: int | None = None) -> ClusterRun:
+        """Every cluster of the period, before any viewer's filter: the daily summary finds
+        them once for all supervisors."""
         days = days or self.settings.period_days
         since, _, end = self._window(days)
-        complaints, visible, households = self._load(since, viewer)
-        return [c for c in self._clusters(complaints, households, end, days) if c.report_ids <= visible]
+        complaints, _, households = self._load(since)
+        return ClusterRun(self._clusters(complaints, households, end, days), {c.id: c for c in complaints})
+
+    def visible_clusters(self, viewer: StaffIdentity, days: int | None = None) -> list[Cluster]:
+        """The clusters of the period the viewer may see (may_see_cluster)."""
+        return self.find_clusters(days).for_viewer(viewer)
 
     # ---- the page -----------------------------------------------------------------
 
@@ -397,10 +477,10 @@ class SignalService:
             key=lambda row: (-row.total, row.name),
         )
         weeks = self._weeks(shown, start, end, query.days)
+        run = ClusterRun(self._clusters(complaints, households, end, query.days), {c.id: c for c in complaints})
         clusters = [
-            c for c in self._clusters(complaints, households, end, query.days)
-            if c.report_ids <= visible
-            and query.contains(c.region)
+            c for c in run.for_viewer(viewer)
+            if query.contains(c.region)
             and (query.category is None or query.category == c.category)
         ]
         return SignalPage(query, start, end, level, rows, weeks, clusters, len(shown))
@@ -443,8 +523,9 @@ class SignalService:
         since, start, end = self._window(query.days)
         complaints, visible, households = self._load(since, viewer)
         if cluster is not None:
-            found = next((c for c in self._clusters(complaints, households, end, query.days) if c.hash == cluster), None)
-            if found is None or not found.report_ids <= visible:
+            run = ClusterRun(self._clusters(complaints, households, end, query.days), {c.id: c for c in complaints})
+            found = next((c for c in run.for_viewer(viewer) if c.hash == cluster), None)
+            if found is None:
                 raise AccessDenied("Klaster ini tidak ada atau bukan wewenang Anda.")
             chosen = [c for c in complaints if c.id in found.report_ids]
         else:

@@ -15,7 +15,7 @@ from datetime import datetime
 from itertools import islice
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from bot.handoff.audit import AuditAction, AuditLog
 from bot.db import Database
@@ -122,6 +122,24 @@ class StaffReports:
     def _may_see(viewer: StaffIdentity, report: Report) -> bool:
         return may_see_report(viewer, report)
 
+    def open_in(self, session: Session, viewer: StaffIdentity, reference: str) -> Report:
+        """The report `reference` names, with its events and evidence, read in `session`
+        for a viewer who may see it: the one check of every page (and file) of a report.
+
+        Raises ReportNotFound or AccessDenied.
+        """
+        ref = normalise_reference(reference)
+        report = session.scalar(
+            select(Report)
+            .where(Report.reference == ref)
+            .options(selectinload(Report.events), selectinload(Report.attachments))
+        ) if ref else None
+        if report is None:
+            raise ReportNotFound(reference)
+        if not self._may_see(viewer, report):
+            raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+        return report
+
     def _visible(self, viewer: StaffIdentity, filters: ReportFilters) -> Iterator[ReportView]:
         """Every matching report the viewer may see, in filing order, read in batches."""
         return self.reports.iter_reports(
@@ -154,17 +172,8 @@ class StaffReports:
         """One report with its history; the view (and a NIK reveal) is audited first."""
         if reveal_nik and not viewer.can_reveal_nik:
             raise AccessDenied("Peran Anda tidak boleh membuka NIK utuh.")
-        ref = normalise_reference(reference)
         with self.db.session() as session:
-            report = session.scalar(
-                select(Report)
-                .where(Report.reference == ref)
-                .options(selectinload(Report.events), selectinload(Report.attachments))
-            ) if ref else None
-            if report is None:
-                raise ReportNotFound(reference)
-            if not self._may_see(viewer, report):
-                raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+            report = self.open_in(session, viewer, reference)
             self.audit.record_in(session, viewer, AuditAction.VIEW_REPORT, f"report:{report.reference}", "", ip)
             if reveal_nik:
                 self.audit.record_in(session, viewer, AuditAction.REVEAL_NIK, f"report:{report.reference}", "", ip)
@@ -212,15 +221,8 @@ class StaffReports:
         self, viewer: StaffIdentity, reference: str, to_status: str, note: str, ip: str = ""
     ) -> None:
         """Move a report the viewer may see; ReportService tells the reporter."""
-        ref = normalise_reference(reference)
         with self.db.session() as session:
-            report = session.scalar(
-                select(Report).where(Report.reference == ref).options(selectinload(Report.events))
-            ) if ref else None
-            if report is None:
-                raise ReportNotFound(reference)
-            if not self._may_see(viewer, report):
-                raise AccessDenied("Laporan ini bukan wilayah atau wewenang Anda.")
+            report = self.open_in(session, viewer, reference)
             from_status = report.status
         self.reports.change_status(report.reference, to_status, viewer.username, note)
         self.audit.record(

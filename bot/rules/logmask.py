@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 from pythonjsonlogger.json import JsonFormatter
@@ -65,11 +66,23 @@ class _MaskedStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """StreamHandler.__init__ assigns a stream; the property ignores it."""
 
 
-class MaskedJsonFormatter(JsonFormatter):
-    """python-json-logger's formatter, masking what it formats itself.
+def _masked_value(value: Any) -> Any:
+    """A JSON field's value with NIKs masked; values JSON cannot hold become masked text."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, dict):
+        return {key: _masked_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_masked_value(item) for item in value]
+    return mask_niks(str(value))
 
-    It formats a record's exception and stack afresh rather than reuse the texts
-    NikMaskingFilter masked, so it masks them again.
+
+class MaskedJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter, masking every value it writes.
+
+    Besides the message it writes every `extra=` attribute of a record, which no
+    filter sees as text, and it formats a record's exception and stack afresh rather
+    than reuse the texts NikMaskingFilter masked; so each field is masked on the way out.
     """
 
     def __init__(self) -> None:
@@ -80,6 +93,9 @@ class MaskedJsonFormatter(JsonFormatter):
 
     def formatStack(self, stack_info: str) -> str:
         return mask_niks(super().formatStack(stack_info))
+
+    def process_log_record(self, log_data: dict[str, Any]) -> dict[str, Any]:
+        return {key: _masked_value(value) for key, value in super().process_log_record(log_data).items()}
 
 
 def make_formatter(log_format: str) -> logging.Formatter:

@@ -7,9 +7,12 @@ import re
 
 from flask import Flask
 
+from bot.db import Database
+from bot.registry.status import ASK_AREA
 from bot.rules.nik import find_niks, mask_name
 from bot.rules.smstext import segment_count
 from tests.support.phones import PERSONAS, Phone, persona_phone
+from tests.support.villages import DISTRICTS, RESIDENT, add_villages
 
 EUIS, MARIA = PERSONAS["euis"], PERSONAS["maria"]
 
@@ -61,6 +64,21 @@ def test_unknown_village_and_wrong_number_are_asked_again(sms_phone: Phone) -> N
     assert "Balas angka 1 sampai 2" in sms_phone.say("5")
 
     assert_public_only(sms_phone.say("2"), EUIS.name)
+
+
+def test_twelve_villages_of_one_name_are_narrowed_by_kecamatan_or_kota(
+    e2e_db: Database, sms_phone: Phone
+) -> None:
+    # A name the demo does not have, so the other tests' Sukamaju keeps its two villages.
+    add_villages(e2e_db, "Mekarsari", {**DISTRICTS, "Kabupaten Garut": ("Tarogong", "Garut Kota")})
+    assert sms_phone.say(f"CEK NAMA {RESIDENT} DESA Mekarsari") == ASK_AREA.format(count=12, village="Mekarsari")
+    listed = sms_phone.say("Kota Bogor")
+    assert "1. Mekarsari, Kec. Bogor Barat, Kota Bogor" in listed
+    assert "2. Mekarsari, Kec. Bogor Utara, Kota Bogor" in listed and "3." not in listed
+    assert "tidak ditemukan" in sms_phone.say("2")
+
+    assert "kecamatan" in sms_phone.say(f"CEK NAMA {RESIDENT} DESA Mekarsari")
+    assert_public_only(sms_phone.say("kec Cisarua"), RESIDENT)
 
 
 def test_name_not_found_says_what_to_do(sms_phone: Phone) -> None:

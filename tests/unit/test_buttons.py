@@ -164,8 +164,9 @@ def test_fake_checks_a_content_message_as_the_citizen_would_see_it() -> None:
     # Four buttons in a session message without approval: Twilio shows three at most.
     status, answer = fake.respond("POST", ACCOUNT, {**form, "ContentVariables": "{}"})
     assert status == 400 and "at most 3" in answer["message"]
+    # An unknown (or deleted) content: Twilio's 21655, "The ContentSid is Invalid".
     status, answer = fake.respond("POST", ACCOUNT, {**form, "ContentSid": "HX" + "1" * 32})
-    assert status == 400 and "not found" in answer["message"]
+    assert status == 400 and answer["code"] == 21655
     assert fake.sent == []
 
 

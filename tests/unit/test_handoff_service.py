@@ -542,3 +542,16 @@ def test_after_mulai_staff_replies_go_out_again(db: Database, escalations: Escal
     assert desk.reply(agent, hid, "Halo lagi").delivered_to_provider
     assert desk.hand_back(agent, hid) is True
     assert [body for _, body, _ in transport.sent] == ["Halo lagi", BOT_BACK_TEXT]
+
+
+def test_a_reply_whose_window_closes_between_the_check_and_the_send_is_refused_cleanly(db: Database, escalations: Escalations, transport: RecordingTransport, rasa: RecordingRasa, audit: AuditLog, directory: StaffDirectory) -> None:
+    agent = staff(directory, "agen")
+    cid = contact(db, "wa-id-7c21", is_phone=False)
+    inbound(db, cid, "halo", ago=timedelta(hours=23, minutes=59))
+    hid = escalations.escalate(cid, HandoffReason.REQUESTED).handoff_id
+    # The first reading of the clock finds the window open; by the send it has closed.
+    readings = iter([utcnow(), utcnow()])
+    desk = HandoffDesk(db, Outbox(db, transport), rasa, audit, clock=lambda: next(readings, utcnow() + timedelta(minutes=5)))  # type: ignore[arg-type]
+    with pytest.raises(HandoffRefused, match="24 jam"):
+        desk.reply(agent, hid, "Halo Bu")
+    assert transport.sent == []

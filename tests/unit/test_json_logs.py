@@ -79,3 +79,22 @@ def test_gunicorns_logs_are_json_lines_without_query_strings(monkeypatch, capsys
 def test_an_unknown_log_format_stops_the_start(clean_root):
     with pytest.raises(ValueError, match="LOG_FORMAT must be text or json"):
         configure_logging("info", log_format="jsno")
+
+
+def test_fields_given_as_extra_are_masked_too(clean_root, capsys):
+    """python-json-logger writes every `extra=` attribute; none of them shows a whole NIK."""
+    configure_logging("info", log_format="json")
+    logging.getLogger("bot.somewhere").warning(
+        "inbound",
+        extra={
+            "body": f"CEK {NIK}",
+            "error": ValueError(f"unknown recipient {NIK}"),
+            "detail": {"niks": [NIK], "attempt": 2},
+        },
+    )
+    err = capsys.readouterr().err
+    [line] = json_lines(err)
+    assert line["body"] == f"CEK {MASKED_NIK}"
+    assert line["error"] == f"unknown recipient {MASKED_NIK}"
+    assert line["detail"] == {"niks": [MASKED_NIK], "attempt": 2}
+    assert NIK not in err

@@ -24,10 +24,14 @@ from actions.status import (
 )
 from bot.db import Database
 from bot.registry.demo import DEMO_PERSONAS, seed_demo
+from tests.support.villages import RESIDENT, VILLAGE, add_sukamaju_villages
 from bot.conversation.models import Contact
 from bot.registry.status import (
+    AREA_UNKNOWN,
+    ASK_AREA,
     ASK_NAME,
     ASK_NIK,
+    RETRY_AREA,
     ASK_VILLAGE,
     RETRY_NAME,
     RETRY_NIK,
@@ -396,6 +400,62 @@ def test_the_questions_of_the_name_path() -> None:
         "1. Sukamaju, Kec. Baleendah, Kab. Bandung",
         "2. Sukamaju, Kec. Cibinong, Kab. Bogor",
     ]
+
+
+def buttons(action: Any, tracker: Tracker) -> list[list[dict[str, Any]]]:
+    """The buttons of each message the action sent (WhatsApp shows them as choices)."""
+    dispatcher = CollectingDispatcher()
+    asyncio.run(action.run(dispatcher, tracker, DOMAIN))
+    return [message["buttons"] for message in dispatcher.messages]
+
+
+def test_numbered_lists_go_out_as_choices() -> None:
+    assert buttons(ActionAskStatusFormNik(), make_tracker("ksumiati")) == [
+        [{"title": "S******", "payload": "1"}, {"title": "R********", "payload": "2"}]
+    ]
+    assert buttons(ActionAskStatusFormStatusVillageChoice(), stranger(EUIS)) == [[
+        {"title": "Sukamaju, Kec. Baleendah, Kab. Bandung", "payload": "1"},
+        {"title": "Sukamaju, Kec. Cibinong, Kab. Bogor", "payload": "2"},
+    ]]
+    assert buttons(ActionAskStatusFormNik(), make_tracker("kstranger")) == [[]]
+
+
+ASEP = {"status_by_name": True, "status_name": RESIDENT, "status_village": VILLAGE}
+
+
+def test_twelve_villages_of_one_name_are_narrowed_by_kecamatan_or_kabupaten(sqlite_db: Database) -> None:
+    add_sukamaju_villages(sqlite_db)
+    asking = ASEP | {"requested_slot": "status_village_choice"}
+    assert run(ActionAskStatusFormStatusVillageChoice(), stranger(ASEP)) == (
+        [], [ASK_AREA.format(count=12, village=VILLAGE)]
+    )
+    # A number is no answer to a list never shown.
+    events, texts = run(ValidateStatusForm(), stranger(asking, just_set={"status_village_choice": "12"}))
+    assert SlotSet("status_village_choice", None) in events
+    assert texts == [AREA_UNKNOWN.format(village=VILLAGE, area="12")]
+    events, texts = run(ValidateStatusForm(), stranger(asking, just_set={"status_village_choice": "Bogor" * 30}))
+    assert SlotSet("status_village_choice", None) in events
+    assert texts == [f"Nama kecamatan/kabupaten terlalu panjang. {RETRY_AREA}"]
+
+    # Kota Bogor has two: they are listed, with their choices, and the number then decides.
+    events, texts = run(ValidateStatusForm(), stranger(asking, just_set={"status_village_choice": "Kota Bogor"}))
+    assert SlotSet("status_village", f"{VILLAGE}, Kota Bogor") in events
+    assert SlotSet("status_village_choice", None) in events
+    assert texts[0].splitlines()[1:3] == [
+        "1. Sukamaju, Kec. Bogor Barat, Kota Bogor",
+        "2. Sukamaju, Kec. Bogor Utara, Kota Bogor",
+    ]
+    narrowed = asking | {"status_village": f"{VILLAGE}, Kota Bogor"}
+    events, texts = run(ValidateStatusForm(), stranger(narrowed, just_set={"status_village_choice": "2"}))
+    assert SlotSet("status_village_choice", "2") in events and texts == []
+
+    # The kecamatan names one village: nothing more is asked, and the answer is for it.
+    events, texts = run(ValidateStatusForm(), stranger(asking, just_set={"status_village_choice": "kec. Cisarua"}))
+    assert SlotSet("status_village", f"{VILLAGE}, kec. Cisarua") in events
+    assert requested(events) is None and texts == []
+    answer = run(ActionAnswerStatus(), stranger(ASEP | {"status_village": f"{VILLAGE}, kec. Cisarua", "status_village_choice": "1"}))[1][0]
+    assert answer.startswith("Hasil cek Desa/Kel. Sukamaju, Kec. Cisarua, Kab. Bogor:")
+    assert RESIDENT not in answer
 
 
 def test_the_answer_by_name_is_public_only_and_every_slot_is_cleared() -> None:

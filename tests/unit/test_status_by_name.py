@@ -23,6 +23,7 @@ from bot.registry.importer import (
 )
 from bot.registry.models import NikLookup
 from bot.registry.status import (
+    ASK_AREA,
     NAME_NOT_FOUND,
     RATE_LIMITED,
     RETRY_NAME,
@@ -31,6 +32,7 @@ from bot.registry.status import (
 )
 from bot.rules.nik import find_niks, mask_name
 from bot.rules.smstext import is_gsm7, segment_count
+from tests.support.villages import RESIDENT, VILLAGE, add_sukamaju_villages
 
 TODAY = date(2026, 11, 23)
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=timezone.utc)
@@ -76,7 +78,11 @@ def test_a_name_in_a_village_of_its_own_gets_the_public_answer(service: StatusSe
         "PKH: aktif, Tahap 4 2026 dalam proses penyaluran",
         *text.splitlines()[3:],
     ]
-    assert "kelurahan/desa" in text and "171" in text
+    # Where amounts and dates are told, in words an elderly reader follows.
+    assert text.splitlines()[-2:] == [
+        "Jumlah dan tanggal bantuan hanya dikirim ke HP terdaftar.",
+        "Atau tanya kantor kelurahan/desa, telepon 171.",
+    ]
     assert_public_only(text, MARIA.name)
 
 
@@ -112,6 +118,46 @@ def test_a_shared_village_without_a_valid_number_is_asked_again(
     answer = service.answer_by_name(STRANGER, EUIS.name, "Sukamaju", choice)
 
     assert (answer.text, answer.needs_nik) == (RETRY_VILLAGE, True)
+
+
+def test_twelve_villages_of_one_name_ask_the_kecamatan_or_kabupaten_first(
+    db: Database, service: StatusService
+) -> None:
+    add_sukamaju_villages(db)
+    villages = service.villages(VILLAGE)
+    assert len(villages) == 12
+
+    ask = service.village_choice(villages)
+    assert (ask.text, ask.choices) == (ASK_AREA.format(count=12, village=VILLAGE), ())
+    assert is_gsm7(ask.text) and segment_count(ask.text) <= 2
+    # No number is taken from a list that was never shown.
+    for number in ("1", "5", "12"):
+        assert service.answer_by_name(STRANGER, RESIDENT, VILLAGE, number).text == RETRY_VILLAGE
+
+    # A kabupaten with too many still asks; the kecamatan names one village.
+    assert len(service.villages(f"{VILLAGE}, Kab. Bogor")) == 9
+    assert service.village_choice(service.villages(f"{VILLAGE}, kabupaten  bogor")).choices == ()
+    [cisarua] = service.villages(f"{VILLAGE}, Kec. Cisarua")
+    answer = service.answer_by_name(STRANGER, RESIDENT, f"{VILLAGE}, Kec. Cisarua").text
+    assert answer.startswith(f"Hasil cek Desa/Kel. {cisarua.label}:")
+    assert_public_only(answer, RESIDENT)
+
+
+def test_a_narrowed_list_is_numbered_and_offered_as_choices(db: Database, service: StatusService) -> None:
+    add_sukamaju_villages(db)
+    listed = service.village_choice(service.villages(f"{VILLAGE}, Kota Bogor"))
+
+    assert listed.text.splitlines()[1:3] == [
+        "1. Sukamaju, Kec. Bogor Barat, Kota Bogor",
+        "2. Sukamaju, Kec. Bogor Utara, Kota Bogor",
+    ]
+    assert [(c.title, c.payload) for c in listed.choices] == [
+        ("Sukamaju, Kec. Bogor Barat, Kota Bogor", "1"),
+        ("Sukamaju, Kec. Bogor Utara, Kota Bogor", "2"),
+    ]
+    # "Bogor" alone is both Kabupaten and Kota Bogor.
+    assert len(service.villages(f"{VILLAGE}, Bogor")) == 11
+    assert service.villages(f"{VILLAGE}, Kec. Entah") == []
 
 
 @pytest.mark.parametrize(

@@ -218,7 +218,7 @@ def test_shared_phone_is_asked_which_household(service: StatusService) -> None:
     answer = service.answer("ksumiati", None, "schedule")
 
     assert answer.needs_nik is True
-    assert answer.choices == ("S******", "R********")
+    assert [(choice.title, choice.payload) for choice in answer.choices] == [("S******", "1"), ("R********", "2")]
     assert answer.text.splitlines()[:3] == [
         "Nomor ini terdaftar untuk 2 keluarga:",
         "1. S******",
