@@ -23,6 +23,7 @@ from bot.registry.models import Recipient
 from bot.reports.models import ComplaintCategory, Report, ReportKind
 from bot.reports.service import ReportDraft, ReportService
 from bot.reports.signal_alerts import SignalAlerts
+from bot.reports.signal_models import SignalAnnouncement
 from bot.reports.signals import SignalQuery, SignalService, stat_settings
 from tests.support.staff import PASSWORD, make_staff, post_form, signed_in, staff_services
 
@@ -161,6 +162,19 @@ def test_the_daily_summary_goes_once_per_new_cluster_and_never_to_the_named(app:
     assert summaries_to(seeded, "+6281311114444") == []  # not their region
     assert alerts.send_new() == 0
     assert len(summaries_to(seeded, SUPERVISOR_PHONE)) == 1
+
+
+def test_a_cluster_found_after_todays_summary_waits_for_tomorrows(app: Flask, seeded: Database) -> None:
+    _with_phones(app, ("sari", "Sari Lestari", SUPERVISOR_PHONE))
+    assert _alerts(app, seeded).send_new() == 1
+    with seeded.session() as session:  # as if one of the two clusters appeared only now
+        session.delete(session.scalars(select(SignalAnnouncement)).first())
+    later = utcnow() + timedelta(hours=3)
+    assert _alerts(app, seeded, clock=lambda: later).send_new() == 0
+    tomorrow = utcnow() + timedelta(hours=24)
+    assert _alerts(app, seeded, clock=lambda: tomorrow).send_new() == 1
+    texts = summaries_to(seeded, SUPERVISOR_PHONE)
+    assert len(texts) == 2 and any(t.startswith("Sinyal Asisten Bansos: 1 klaster aduan baru") for t in texts)
 
 
 def test_an_agent_asking_for_another_regions_reports_gets_none(app: Flask, seeded: Database) -> None:

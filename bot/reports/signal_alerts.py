@@ -1,7 +1,7 @@
 """The supervisors' summary: one short message listing the clusters new to each.
 
 Each active supervisor with a phone number (set on the staff account) gets, at most
-once a run, the clusters of their region (a regional supervisor: clusters whose
+once a day, the clusters of their region (a regional supervisor: clusters whose
 reports are all routed inside it; a national one: all) that they may see by the
 dashboard's rule (never one whose reports name them), and that they were not told
 about in the last period. The clusters are found once a run for all supervisors.
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot.channels.later import LaterMessage, LaterSender
 from bot.channels.window import NOTICE
@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 # Lines beyond these go unlisted ("dan 3 lainnya"): an SMS stays within 3 segments.
 MAX_LISTED = 2
+# A summary a day at most: the job runs hourly so a new cluster is told within the
+# supervisor's sending hours, but clusters found after today's summary wait for
+# tomorrow's (23 hours, so it keeps about the same hour).
+SUMMARY_GAP = timedelta(hours=23)
 
 
 def summary_text(clusters: list[Cluster]) -> str:
@@ -105,9 +109,17 @@ class SignalAlerts:
         return sent
 
     def _new_to(self, supervisor: StaffIdentity, clusters: list[Cluster], now: datetime) -> list[Cluster]:
-        """The clusters not announced to this supervisor within the period."""
+        """The clusters not announced to this supervisor within the period; none while
+        their last summary is less than a day old."""
         quiet_since = now - timedelta(days=self.signals.settings.period_days)
         with self.db.session() as session:
+            last = session.scalar(
+                select(func.max(SignalAnnouncement.announced_at)).where(
+                    SignalAnnouncement.staff_user_id == supervisor.id
+                )
+            )
+            if last is not None and _aware(last) > now - SUMMARY_GAP:
+                return []
             told = set(session.scalars(
                 select(SignalAnnouncement.cluster_hash).where(
                     SignalAnnouncement.staff_user_id == supervisor.id,
@@ -144,3 +156,8 @@ class SignalAlerts:
                 session.flush()
             contact_id = contact.id
         self.sender.send(contact_id, LaterMessage(NOTICE, text))
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives stored UTC times back without their zone."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
