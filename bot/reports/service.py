@@ -862,7 +862,9 @@ def _export_row(view: ReportView, include_nik: bool) -> list[object]:
         text(view.subject_name),
         text(view.subject_address),
         text(view.description),
-        " ".join(view.attachment_urls),
+        # How many: the files are ours, opened (and audited) on the report page; the
+        # provider's URLs name our account and are deleted once we hold the copy.
+        str(len(view.attachment_urls)),
         view.reporter_channel,
         text(view.latest_note),
         view.created_at.isoformat(),

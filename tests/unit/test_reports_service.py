@@ -597,6 +597,16 @@ def test_export_csv_masks_niks_and_defuses_formulas(service, three_reports):
     assert NIK_SITI not in out.getvalue() and NIK_BUDI not in out.getvalue()
 
 
+def test_export_csv_counts_attachments_and_names_no_provider_url(service, reporter):
+    url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1"
+    service.create(complaint(reporter, attachments=(AttachmentDraft(url, "image/jpeg"),)))
+    out = io.StringIO()
+    service.export_csv(out)
+    [row] = csv.DictReader(io.StringIO(out.getvalue()))
+    assert row["attachments"] == "1"
+    assert "twilio.com" not in out.getvalue()
+
+
 def test_export_csv_with_full_niks_when_asked(service, three_reports):
     out = io.StringIO()
     service.export_csv(out, include_nik=True)
