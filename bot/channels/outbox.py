@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 
 from bot import metrics
 from bot.db import Database
@@ -209,25 +209,25 @@ class Outbox:
         One statement claims every held row of the contact, so of two requests that
         release at once (two messages in a row, two threads or hosts) only one sends
         them, and a message already sent is never sent again. To a contact who sent
-        STOP they are claimed as `opted_out` instead.
+        STOP they are claimed as `opted_out` instead. Every WhatsApp message asks, and
+        almost always nothing is held: that case is the one statement.
         """
+        opted_out = select(Contact.opted_out).where(Contact.id == contact_id).scalar_subquery()
         with self.db.session() as session:
+            claimed = session.scalars(
+                update(Message)
+                .where(Message.contact_id == contact_id, Message.status == MessageStatus.HELD)
+                .values(status=case((opted_out, MessageStatus.OPTED_OUT), else_=MessageStatus.QUEUED))
+                .returning(Message.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+            if not claimed:
+                return []
             contact = session.get_one(Contact, contact_id)
-            claimed_as = MessageStatus.OPTED_OUT if contact.opted_out else MessageStatus.QUEUED
-            claimed = sorted(
-                session.scalars(
-                    update(Message)
-                    .where(Message.contact_id == contact_id, Message.status == MessageStatus.HELD)
-                    .values(status=claimed_as)
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                ).all()
-            )
             to = contact.address
             rows = session.scalars(select(Message).where(Message.id.in_(claimed)).order_by(Message.id)).all()
-        if claimed_as == MessageStatus.OPTED_OUT:
-            if rows:
-                log.info("%d held messages to %s not sent: the contact sent STOP", len(rows), mask_phone(to))
+        if rows[0].status == MessageStatus.OPTED_OUT:
+            log.info("%d held messages to %s not sent: the contact sent STOP", len(rows), mask_phone(to))
             return list(rows)
         return [self._hand_over(row.id, to, row.body, row.channel, None) for row in rows]
 
