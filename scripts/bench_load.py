@@ -824,10 +824,12 @@ def app_environment(database_url: str, rasa_urls: Sequence[str], twilio_api: str
 
 
 @contextmanager
-def _service(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def _service(
+    command: list[str], env: dict[str, str], log: Path, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
     """A process of the app, in a session of its own; SIGTERM to its group at the end."""
     with log.open("ab") as out:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         yield proc
     finally:

@@ -20,8 +20,9 @@ from sqlalchemy import select
 from app import create_app
 from bot.config import Settings
 from bot.conversation.answerer import AnswerPool
+from bot.conversation.arrival import ArrivalStatements
 from bot.conversation.followup import retry_followups
-from bot.conversation.inbound import Conversations
+from bot.conversation.limits import InboundPolicy
 from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.conversation.turns import DEFAULT_POLICY, Turns
 from bot import db as db_module
@@ -275,7 +276,8 @@ def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_worke
     db = postgres_db
     older = _message_from_phone(db, MessageStatus.WAITING)
     turns = Turns(db)
+    arrival = ArrivalStatements(turns.policy, InboundPolicy(30, timedelta(minutes=1)), db.is_postgres)
     with db.session() as storing:
-        Conversations._touch_contact(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
+        assert arrival.touch(storing.connection(), parse_address(PHONE, "ID"), datetime.now(timezone.utc))
         assert turns.claim(older, wait=False) is None, "an answer worker skips the sender meanwhile"
     assert turns.claim(older, wait=False) is not None

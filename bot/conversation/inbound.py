@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,7 @@ from bot import metrics
 from bot.channels.buttons import ButtonContents
 from bot.channels.outbox import Outbox, Template
 from bot.conversation import replies
+from bot.conversation.arrival import ArrivalStatements
 from bot.conversation.turns import Claim, Turns, TurnPolicy
 from bot.config import Settings
 from bot.db import Database
@@ -42,7 +43,7 @@ from bot.handoff.service import (
     open_handoff,
 )
 from bot.handoff.models import HandoffReason
-from bot.conversation.limits import InboundPolicy, Verdict, check_inbound
+from bot.conversation.limits import InboundPolicy, Verdict, check_inbound, verdict_for
 from bot.conversation.choices import Reply, choices_of, with_choices_of
 from bot.conversation.keywords import free_text_input, keyword_for, keyword_payload
 from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
@@ -169,6 +170,8 @@ class _Stored:
     # The webhook's Rasa slot, and the turn it claimed with it when storing the message.
     slot: _Slot = _NO_SLOT
     claim: Claim | None = None
+    # Something waits held for the sender's WhatsApp window (bot/channels/later.py).
+    held: bool = False
     # The background release of what was held for this sender (Outbox.release_held).
     released: Future[None] | None = None
 
@@ -211,6 +214,7 @@ class Conversations:
                 "gives a webhook 15 s, and the form check and the database need the rest"
             )
         self.turns = Turns(db, TurnPolicy.from_settings(settings))
+        self.arrival = ArrivalStatements(self.turns.policy, self.inbound_policy, db.is_postgres)
         # RASA_CALLS_PER_PROCESS turns at Rasa at once from this process; a message
         # that finds no free slot waits in the queue rather than piling onto Rasa.
         self._slots = threading.BoundedSemaphore(settings.rasa_calls_per_process)
@@ -244,7 +248,7 @@ class Conversations:
             metrics.count_inbound(address.channel, metrics.STORAGE_DOWN)
             return InboundResult([format_for_channel(replies.STORAGE_DOWN, address.channel)])
         subscription = keyword_payload(body.strip()) in _SUBSCRIPTION_PAYLOADS
-        if stored.channel == Channel.WHATSAPP and not subscription:
+        if stored.channel == Channel.WHATSAPP and stored.held and not subscription:
             # The message opened WhatsApp's window: what waited for it goes now, in the
             # background, while Rasa works on the answer.
             stored = replace(stored, released=self.outbox.soon(self.outbox.release_held, stored.contact_id))
@@ -502,38 +506,34 @@ class Conversations:
         A message that then needs no Rasa (STOP, a handoff, the rate limit) is settled
         by its replies like any other; should the process die first, the claim's lease
         runs out and an answer worker answers it by the same rules, STOP without Rasa.
+        The statements are bot/conversation/arrival.py's: this runs for every message.
         """
         for _ in range(3):
             try:
                 with self.db.session() as session:
                     # Begin first: on SQLite that takes the write lock, so the messages'
                     # times follow the order they are stored in and the flood count is exact.
-                    session.connection()
+                    connection = session.connection()
                     now = utcnow()
-                    # One statement each for the sender and the message, read back with
-                    # RETURNING: this unit of work runs for every message.
-                    contact_id, conversation_key = self._touch_contact(session, address, now)
-                    message_id = session.scalar(
-                        insert(Message)
-                        .values(
-                            contact_id=contact_id,
-                            direction=Direction.INBOUND,
-                            channel=address.channel,
-                            provider=inbound.provider,
-                            provider_sid=inbound.provider_sid,
-                            body=body,
-                            media=inbound.media,
-                            tapped_title=_CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
-                            status=MessageStatus.RECEIVED,
-                            created_at=now,
-                            updated_at=now,
-                        )
-                        .returning(Message.id)
-                    )
-                    record_media(session, message_id, inbound.media, now)
-                    handoff = attach_inbound(session, contact_id, now)
-                    verdict = check_inbound(session, contact_id, message_id, now, self.inbound_policy)
-                    claim = self.turns.claim_in(session, message_id, contact_id, fresh=True) if slot.held else None
+                    contact_id, conversation_key, at = self._touch_contact(session, address, now)
+                    facts = self.arrival.facts(connection, contact_id, now, at)
+                    claimed = slot.held and facts.turn_free
+                    message_id = self.arrival.insert(connection, {
+                        "contact_id": contact_id,
+                        "direction": Direction.INBOUND,
+                        "channel": address.channel,
+                        "provider": inbound.provider,
+                        "provider_sid": inbound.provider_sid,
+                        "body": body,
+                        "media": inbound.media,
+                        "tapped_title": _CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
+                        "status": MessageStatus.AT_RASA if claimed else MessageStatus.RECEIVED,
+                        "created_at": now,
+                        "updated_at": at if claimed else now,
+                    })
+                    if inbound.media:
+                        record_media(session, message_id, inbound.media, now)
+                    handoff = attach_inbound(session, contact_id, now) if facts.handoff_open else None
                     return _Stored(
                         message_id,
                         contact_id,
@@ -541,9 +541,10 @@ class Conversations:
                         address.channel,
                         inbound.provider,
                         handoff,
-                        verdict,
+                        verdict_for(facts.passed, facts.refused, self.inbound_policy),
                         slot,
-                        claim,
+                        Claim(message_id, at, MessageStatus.RECEIVED) if claimed else None,
+                        held=facts.held,
                     )
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:
@@ -551,26 +552,20 @@ class Conversations:
                 # Another request created the same contact at the same moment: retry.
         raise RuntimeError("could not store inbound message")
 
-    @staticmethod
-    def _touch_contact(session: Session, address: Address, now: datetime) -> tuple[int, str]:
-        """The sender's contact id and conversation key, seen now; created on a first message.
+    def _touch_contact(self, session: Session, address: Address, now: datetime) -> tuple[int, str, datetime]:
+        """The sender's contact id, conversation key and the database's clock (this
+        host's on SQLite), seen now; the contact is created on a first message.
 
         The update also locks the sender's row until the message is stored (and its
         turn claimed), as every host's claims do.
         """
-        found = session.execute(
-            update(Contact)
-            .where(Contact.address == address.value)
-            .values(last_channel=address.channel, last_seen_at=now)
-            .returning(Contact.id, Contact.conversation_key)
-            .execution_options(synchronize_session=False)
-        ).one_or_none()
+        found = self.arrival.touch(session.connection(), address, now)
         if found is not None:
-            return found.id, found.conversation_key
+            return found
         contact = Contact(address=address.value, is_phone=address.is_phone, last_channel=address.channel, last_seen_at=now)
         session.add(contact)
         session.flush()
-        return contact.id, contact.conversation_key
+        return contact.id, contact.conversation_key, self.db.now(session)
 
     def _find_inbound_id(self, inbound: InboundMessage) -> int | None:
         with self.db.session() as session:
@@ -604,25 +599,18 @@ class Conversations:
         """The replies and the message's new status, in one unit of work that reads nothing:
         this runs for every message, and each statement costs the web process CPU."""
         with self.db.session() as session:
-            if texts:
-                session.execute(insert(Message), [
-                    {
-                        "contact_id": stored.contact_id,
-                        "direction": Direction.OUTBOUND,
-                        "channel": stored.channel,
-                        "provider": stored.provider,
-                        "in_reply_to_id": stored.message_id,
-                        "body": text,
-                        "status": MessageStatus.REPLIED,
-                    }
-                    for text in texts
-                ])
-            session.execute(
-                update(Message)
-                .where(Message.id == stored.message_id)
-                .values(status=status)
-                .execution_options(synchronize_session=False)
-            )
+            self.arrival.store_replies(session.connection(), stored.message_id, [
+                {
+                    "contact_id": stored.contact_id,
+                    "direction": Direction.OUTBOUND,
+                    "channel": stored.channel,
+                    "provider": stored.provider,
+                    "in_reply_to_id": stored.message_id,
+                    "body": text,
+                    "status": MessageStatus.REPLIED,
+                }
+                for text in texts
+            ], status)
 
     def _replay(self, inbound: InboundMessage) -> list[str]:
         """The replies already given to this message, waiting briefly if still in progress."""

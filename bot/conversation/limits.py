@@ -92,6 +92,13 @@ def check_inbound(
             Message.id != message_id,
         )
     ).one()
+    return verdict_for(passed, refused, policy)
+
+
+def verdict_for(passed: int, refused: int, policy: InboundPolicy) -> Verdict:
+    """The verdict on a message when, within its window, `passed` of the sender's other
+    messages went through and `refused` were refused (counted as `check_inbound` does, or
+    by the statement storing the message, bot/conversation/arrival.py)."""
     if passed < policy.max_messages:
         return ALLOWED
     return Verdict(False, () if refused else (replies.TOO_MANY_MESSAGES,))

@@ -61,11 +61,23 @@ class TurnPolicy:
     def blocking(self, message: Any, at: datetime) -> ColumnElement[bool]:
         """Whether `message` (a row of the messages table, or an alias of it) holds its
         sender's later messages back at `at`."""
+        return self.blocking_since(message, at - self.max_age, at - self.blocks_for)
+
+    @staticmethod
+    def blocking_since(message: Any, oldest: Any, failing_since: Any) -> ColumnElement[bool]:
+        """`blocking` with its cut-offs given: `at - max_age` and `at - blocks_for`, as
+        values or as bound parameters of a statement built once (bot/conversation/arrival.py)."""
         return and_(
             message.status.in_(UNSETTLED),
-            message.created_at > at - self.max_age,
-            or_(message.status != MessageStatus.NEEDS_FOLLOWUP, message.created_at > at - self.blocks_for),
+            message.created_at > oldest,
+            or_(message.status != MessageStatus.NEEDS_FOLLOWUP, message.created_at > failing_since),
         )
+
+    @staticmethod
+    def live_claim_since(message: Any, claimed_after: Any) -> ColumnElement[bool]:
+        """Whether `message` is at Rasa under a claim made after `claimed_after` (`at -
+        lease`): a live one, whose turn no other may overtake."""
+        return and_(message.status == MessageStatus.AT_RASA, message.updated_at > claimed_after)
 
 
 DEFAULT_POLICY = TurnPolicy()
@@ -156,7 +168,7 @@ class Turns:
                 Message.created_at > at - policy.max_age,
                 or_(
                     and_(Message.id < message_id, policy.blocking(Message, at)),
-                    and_(Message.status == MessageStatus.AT_RASA, Message.updated_at > at - policy.lease),
+                    policy.live_claim_since(Message, at - policy.lease),
                 ),
             )
             .limit(1)

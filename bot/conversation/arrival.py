@@ -1,0 +1,134 @@
+"""Storing an arriving message, and its replies, in as few statements as the rules allow.
+
+Every message a citizen sends runs this, so its CPU is most of the app's (issue 15):
+building a SQLAlchemy statement costs more of our CPU than PostgreSQL's running it,
+and every statement is a round trip. The statements are therefore built once per
+process, with bound parameters, and run on the unit of work's connection, past the
+ORM. The unit of work storing a message is three statements:
+
+1. the sender's row, touched (`UPDATE … RETURNING`, with the database's clock on
+   PostgreSQL): this also locks it, as every host's turn claims do
+   (bot/conversation/turns.py), until the message is stored;
+2. one SELECT of what the rules need, each a subquery: whether a handoff is open, the
+   sender's messages in the flood window (bot/conversation/limits.py), whether an
+   earlier message of the sender holds this one back or is at Rasa now, and whether a
+   WhatsApp message waits held for the window (bot/channels/later.py). It must be a
+   statement of its own after the lock: on PostgreSQL a statement sees what was
+   committed when it began, so a check inside the locking statement would miss a
+   claim another host committed while this one waited for the row;
+3. the message, inserted already claimed (`at_rasa`, stamped with the database's
+   clock) when the webhook holds a Rasa slot and the turn is free.
+
+A first message (no row yet), an open handoff and attachments take the slower ORM
+paths beside these; they are rare.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
+
+from bot.conversation.limits import InboundPolicy
+from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.conversation.turns import TurnPolicy
+from bot.handoff.models import Handoff, HandoffStatus
+from bot.rules.phone import Address
+
+_contacts = Contact.__table__
+_messages = Message.__table__
+_handoffs = Handoff.__table__
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules need to know of a sender as their message is stored."""
+
+    handoff_open: bool
+    # The sender's other inbound messages in the flood window: let through, and refused.
+    passed: int
+    refused: int
+    # No earlier message of the sender holds this one back, and none is at Rasa now.
+    turn_free: bool
+    # Something waits held for the sender's WhatsApp window (bot/channels/later.py).
+    held: bool
+
+
+class ArrivalStatements:
+    """The statements of an arriving message, built once for a process's policies."""
+
+    def __init__(self, turns: TurnPolicy, inbound: InboundPolicy, postgres: bool) -> None:
+        self.turns = turns
+        self.inbound = inbound
+        touched = (
+            update(_contacts)
+            .where(_contacts.c.address == bindparam("sender"))
+            .values(last_channel=bindparam("seen_on"), last_seen_at=bindparam("seen_at"))
+        )
+        # The database's clock, read once the row is locked: claims are judged by it on
+        # every host (bot/conversation/turns.py). SQLite is one host: its clock is ours.
+        self._touch = touched.returning(
+            _contacts.c.id, _contacts.c.conversation_key, *([func.clock_timestamp()] if postgres else [])
+        )
+        self._facts = self._facts_statement()
+        self._insert = _messages.insert().returning(_messages.c.id)
+        self._settle = (
+            update(_messages).where(_messages.c.id == bindparam("message_id")).values(status=bindparam("new_status"))
+        )
+
+    def _facts_statement(self) -> Any:
+        m = _messages.c
+        sender = m.contact_id == bindparam("contact_id")
+        inbound = and_(sender, m.direction == Direction.INBOUND)
+        in_window = and_(inbound, m.created_at > bindparam("window_start"), m.created_at <= bindparam("now"))
+        limited = m.status == MessageStatus.RATE_LIMITED
+        recent = and_(inbound, m.created_at > bindparam("oldest"))
+        holding = TurnPolicy.blocking_since(m, bindparam("oldest"), bindparam("failing_since"))
+        at_rasa = TurnPolicy.live_claim_since(m, bindparam("claimed_after"))
+        return select(
+            exists().where(
+                _handoffs.c.contact_id == bindparam("contact_id"), _handoffs.c.status.in_(HandoffStatus.OPEN)
+            ).label("handoff_open"),
+            select(func.count()).where(in_window, ~limited).scalar_subquery().label("passed"),
+            select(func.count()).where(in_window, limited).scalar_subquery().label("refused"),
+            ~exists().where(recent, holding | at_rasa).label("turn_free"),
+            exists().where(sender, m.status == MessageStatus.HELD).label("held"),
+        )
+
+    def touch(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime] | None:
+        """The sender's id, conversation key and the database's clock; None when the
+        sender has no row yet (their first message)."""
+        row = connection.execute(
+            self._touch, {"sender": address.value, "seen_on": address.channel, "seen_at": now}
+        ).one_or_none()
+        if row is None:
+            return None
+        return row[0], row[1], (row[2] if len(row) > 2 else now)
+
+    def facts(self, connection: Connection, contact_id: int, now: datetime, at: datetime) -> Facts:
+        """The rules' facts, read after `touch` locked the sender's row. `now` is this
+        host's clock, which stamps messages; `at`, the database's, judges claims."""
+        turns = self.turns
+        row = connection.execute(self._facts, {
+            "contact_id": contact_id,
+            "now": now,
+            "window_start": now - self.inbound.window,
+            "oldest": at - turns.max_age,
+            "failing_since": at - turns.blocks_for,
+            "claimed_after": at - turns.lease,
+        }).one()
+        return Facts(bool(row.handoff_open), row.passed, row.refused, bool(row.turn_free), bool(row.held))
+
+    def insert(self, connection: Connection, values: dict[str, Any]) -> int:
+        """Insert one message; its id."""
+        return connection.execute(self._insert, values).scalar_one()
+
+    def store_replies(
+        self, connection: Connection, message_id: int, replies: list[dict[str, Any]], status: str
+    ) -> None:
+        """The replies and the message's new status: two statements that read nothing."""
+        if replies:
+            connection.execute(_messages.insert(), replies)
+        connection.execute(self._settle, {"message_id": message_id, "new_status": status})
+
