@@ -15,7 +15,7 @@ every other round, so a drifting machine load favours neither. CPU is read from
 Printed per app: messages/s, p50/p95, the web process's and the answer workers' CPU
 per message, and today's over the earlier one's, pooled and round by round.
 
-    .venv/bin/python scripts/bench_app.py [--baseline REV] [--quick] [--phones 16] [--seconds 15] [--rounds 4]
+    .venv/bin/python scripts/bench_app.py [--baseline REV] [--quick] [--phones 4] [--seconds 15] [--rounds 4]
 """
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def _app_cpu(run: Run) -> float:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"the earlier revision (default {DEFAULT_BASELINE})")
-    parser.add_argument("--phones", type=int, default=16, help="phones at a time (closed loop)")
+    parser.add_argument("--phones", type=int, default=4, help="phones at a time (closed loop, as scripts/bench_turn.py)")
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per app and round")
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="two rounds of 8 s: a smoke run")

@@ -277,7 +277,7 @@ def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_worke
     older = _message_from_phone(db, MessageStatus.WAITING)
     turns = Turns(db)
     arrival = ArrivalStatements(turns.policy, InboundPolicy(30, timedelta(minutes=1)), db.is_postgres)
-    with db.session() as storing:
-        assert arrival.touch(storing.connection(), parse_address(PHONE, "ID"), datetime.now(timezone.utc))
+    with db.transaction() as storing:
+        assert arrival.touch(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
         assert turns.claim(older, wait=False) is None, "an answer worker skips the sender meanwhile"
     assert turns.claim(older, wait=False) is not None

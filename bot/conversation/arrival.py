@@ -19,8 +19,10 @@ ORM. The unit of work storing a message is three statements:
 3. the message, inserted already claimed (`at_rasa`, stamped with the database's
    clock) when the webhook holds a Rasa slot and the turn is free.
 
-A first message (no row yet), an open handoff and attachments take the slower ORM
-paths beside these; they are rare.
+A first message creates the sender's row instead of touching it. The unit of work is a
+bare connection's (`Database.transaction`): a Session's bookkeeping cost more than the
+statements. An open handoff and attachments take the ORM's paths beside these, in a
+Session joined to the same transaction; they are rare.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
 
 from bot.conversation.limits import InboundPolicy
-from bot.conversation.models import Contact, Direction, Message, MessageStatus
+from bot.conversation.models import Contact, Direction, Message, MessageStatus, new_conversation_key
 from bot.conversation.turns import TurnPolicy
 from bot.handoff.models import Handoff, HandoffStatus
 from bot.rules.phone import Address
@@ -73,6 +75,7 @@ class ArrivalStatements:
         )
         self._facts = self._facts_statement()
         self._insert = _messages.insert().returning(_messages.c.id)
+        self._first = _contacts.insert().returning(_contacts.c.id, _contacts.c.conversation_key)
         self._settle = (
             update(_messages).where(_messages.c.id == bindparam("message_id")).values(status=bindparam("new_status"))
         )
@@ -105,6 +108,20 @@ class ArrivalStatements:
         if row is None:
             return None
         return row[0], row[1], (row[2] if len(row) > 2 else now)
+
+    def first_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str]:
+        """Create the contact of a sender's first message; its id and conversation key.
+        Two first messages at once: the second raises IntegrityError (`address` is unique)."""
+        row = connection.execute(self._first, {
+            "address": address.value,
+            "is_phone": address.is_phone,
+            "conversation_key": new_conversation_key(),
+            "last_channel": address.channel,
+            "opted_out": False,
+            "created_at": now,
+            "last_seen_at": now,
+        }).one()
+        return row[0], row[1]
 
     def facts(self, connection: Connection, contact_id: int, now: datetime, at: datetime) -> Facts:
         """The rules' facts, read after `touch` locked the sender's row. `now` is this

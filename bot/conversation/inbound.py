@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -46,7 +46,7 @@ from bot.handoff.models import HandoffReason
 from bot.conversation.limits import InboundPolicy, Verdict, check_inbound, verdict_for
 from bot.conversation.choices import Reply, choices_of, with_choices_of
 from bot.conversation.keywords import free_text_input, keyword_for, keyword_payload
-from bot.conversation.models import Channel, Contact, Direction, Message, MessageStatus, utcnow
+from bot.conversation.models import Channel, Direction, Message, MessageStatus, utcnow
 from bot.rules.phone import Address, parse_address
 from bot.conversation.rasa_client import RasaClient, RasaUnavailable
 from bot.rules.smstext import format_for_channel
@@ -510,12 +510,12 @@ class Conversations:
         """
         for _ in range(3):
             try:
-                with self.db.session() as session:
-                    # Begin first: on SQLite that takes the write lock, so the messages'
-                    # times follow the order they are stored in and the flood count is exact.
-                    connection = session.connection()
+                # On SQLite the transaction takes the write lock as it begins, so the
+                # messages' times follow the order they are stored in and the flood
+                # count is exact.
+                with self.db.transaction() as connection:
                     now = utcnow()
-                    contact_id, conversation_key, at = self._touch_contact(session, address, now)
+                    contact_id, conversation_key, at = self._touch_contact(connection, address, now)
                     facts = self.arrival.facts(connection, contact_id, now, at)
                     claimed = slot.held and facts.turn_free
                     message_id = self.arrival.insert(connection, {
@@ -531,9 +531,12 @@ class Conversations:
                         "created_at": now,
                         "updated_at": at if claimed else now,
                     })
-                    if inbound.media:
-                        record_media(session, message_id, inbound.media, now)
-                    handoff = attach_inbound(session, contact_id, now) if facts.handoff_open else None
+                    handoff = None
+                    if inbound.media or facts.handoff_open:
+                        with Session(bind=connection) as session:
+                            record_media(session, message_id, inbound.media, now)
+                            handoff = attach_inbound(session, contact_id, now) if facts.handoff_open else None
+                            session.flush()
                     return _Stored(
                         message_id,
                         contact_id,
@@ -552,20 +555,18 @@ class Conversations:
                 # Another request created the same contact at the same moment: retry.
         raise RuntimeError("could not store inbound message")
 
-    def _touch_contact(self, session: Session, address: Address, now: datetime) -> tuple[int, str, datetime]:
+    def _touch_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime]:
         """The sender's contact id, conversation key and the database's clock (this
         host's on SQLite), seen now; the contact is created on a first message.
 
         The update also locks the sender's row until the message is stored (and its
         turn claimed), as every host's claims do.
         """
-        found = self.arrival.touch(session.connection(), address, now)
+        found = self.arrival.touch(connection, address, now)
         if found is not None:
             return found
-        contact = Contact(address=address.value, is_phone=address.is_phone, last_channel=address.channel, last_seen_at=now)
-        session.add(contact)
-        session.flush()
-        return contact.id, contact.conversation_key, self.db.now(session)
+        contact_id, conversation_key = self.arrival.first_contact(connection, address, now)
+        return contact_id, conversation_key, self.db.now(connection)
 
     def _find_inbound_id(self, inbound: InboundMessage) -> int | None:
         with self.db.session() as session:
@@ -598,8 +599,8 @@ class Conversations:
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
         """The replies and the message's new status, in one unit of work that reads nothing:
         this runs for every message, and each statement costs the web process CPU."""
-        with self.db.session() as session:
-            self.arrival.store_replies(session.connection(), stored.message_id, [
+        with self.db.transaction() as connection:
+            self.arrival.store_replies(connection, stored.message_id, [
                 {
                     "contact_id": stored.contact_id,
                     "direction": Direction.OUTBOUND,
