@@ -5,6 +5,8 @@ which opens a unit of work with `Database.session()`.
 """
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,12 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
     from bot.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# A pooled PostgreSQL connection idle this long is pinged before it is used again.
+PING_AFTER_IDLE_SECONDS = 5.0
+_CHECKED_IN_AT = "bansos_checked_in_at"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -91,7 +97,36 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 5) -> Engine:
         return engine
     if parsed.drivername in ("postgresql", "postgres"):
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+    event.listen(engine, "checkin", _stamp_checkin)
+    event.listen(engine, "checkout", functools.partial(_ping_if_idle, engine.dialect))
+    return engine
+
+
+def _stamp_checkin(_dbapi_conn, record) -> None:  # type: ignore[no-untyped-def]
+    record.info[_CHECKED_IN_AT] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Dialect, dbapi_conn, record, _proxy) -> None:  # type: ignore[no-untyped-def]
+    """SQLAlchemy's pessimistic disconnect handling, for connections that sat idle.
+
+    `pool_pre_ping` pings on every checkout: a round trip per unit of work, two for
+    every message, to learn that a connection used a moment ago still works. A
+    connection idle for PING_AFTER_IDLE_SECONDS is pinged (PostgreSQL restarted, a
+    firewall dropped it); a dead one raises DisconnectionError, on which the pool opens
+    a fresh connection and tries again. Should the database restart within those
+    seconds, the first statement fails instead and the pool drops its connections; the
+    webhook then stores the message again on a fresh one (bot/conversation/inbound.py).
+    """
+    idle_since = record.info.get(_CHECKED_IN_AT)
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_conn)
+    except Exception as exc:  # noqa: BLE001 - whatever the driver raises, the connection is gone
+        raise DisconnectionError("pooled connection failed its ping") from exc
+    if not alive:
+        raise DisconnectionError("pooled connection failed its ping")
 
 
 class Database:

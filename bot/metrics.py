@@ -23,7 +23,6 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-import requests
 from prometheus_client import Counter, Histogram, multiprocess, values
 
 from bot.conversation.models import Channel, MessageStatus
@@ -52,6 +51,7 @@ _OUTCOMES = {
     DUPLICATE: DUPLICATE,
     STORAGE_DOWN: STORAGE_DOWN,
 }
+_RASA_ERROR_KINDS = frozenset({"unreachable", "timeout", "http_error", "bad_answer", "no_answer"})
 _NOTICE_OUTCOMES = frozenset(
     {NoticeStatus.SENT, NoticeStatus.DELIVERED, NoticeStatus.UNDELIVERED, NoticeStatus.FAILED}
 )
@@ -116,22 +116,10 @@ def count_followup(channel: str, status: str, received_at: datetime) -> None:
         ANSWER_SECONDS.labels(_channel(channel), "worker").observe(_seconds_since(received_at))
 
 
-def count_rasa_error(exc: Exception | None) -> None:
-    """A Rasa turn that failed with `exc`; None: Rasa answered, but with no message."""
-    RASA_ERRORS.labels(_rasa_error_kind(exc)).inc()
-
-
-def _rasa_error_kind(exc: Exception | None) -> str:
-    if exc is None:
-        return "no_answer"
-    # A connect time-out is a ConnectionError too: Rasa was never reached.
-    if isinstance(exc, requests.ConnectionError):
-        return "unreachable"
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.HTTPError):
-        return "http_error"
-    return "bad_answer" if isinstance(exc, ValueError) else OTHER
+def count_rasa_error(kind: str) -> None:
+    """A Rasa turn that failed: `unreachable`, `timeout`, `http_error`, `bad_answer`, or
+    `no_answer` when Rasa answered with no message (bot/conversation/rasa_client.py)."""
+    RASA_ERRORS.labels(kind if kind in _RASA_ERROR_KINDS else OTHER).inc()
 
 
 def count_notices(channel: str, outcome: str, amount: int = 1) -> None:

@@ -24,13 +24,14 @@ from typing import Any
 
 import pytest
 import requests
-from sqlalchemy import event, select
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.engine import make_url
 
 from app import create_app
 from bot.conversation import replies
 from bot.config import Settings
+from bot import db as db_module
 from bot.db import Database
 from bot.registry.demo import seed_demo
 from bot.conversation.followup import retry_followups
@@ -38,6 +39,7 @@ from bot.conversation.turns import DEFAULT_POLICY
 from bot.conversation.models import Direction, Message, MessageStatus, utcnow
 from bot.services import Services, build_services
 from scripts.rasa_model import ensure_model
+from tools.databases import migrated_database, postgres_base_url
 from tools.fake_rasa import FakeRasa
 from tools.fake_twilio import FakeTwilioApi
 from tools.processes import E2E_RASA_TOKEN, ROOT, action_server, free_port, rasa_server
@@ -303,6 +305,41 @@ def test_database_locked_past_the_busy_timeout_asks_for_a_resend_then_recovers(
         assert replies_of(signer.post(client, MESSAGES, sms_form(PHONE, "halo"))) == [replies.STORAGE_DOWN]
     assert rasa.received == [], "nothing is processed that was not stored"
     assert replies_of(signer.post(client, MESSAGES, sms_form(PHONE, "halo"))) == [RASA_ANSWER]
+
+
+# ---- PostgreSQL cutting the pool's connections ----------------------------------------
+
+
+@pytest.mark.skipif(not postgres_base_url(), reason="PostgreSQL variant: set TEST_DATABASE_URL to run it")
+@pytest.mark.parametrize("idle_for_a_ping", [True, False], ids=["idle-pinged", "cut-within-the-idle-window"])
+def test_postgresql_cutting_pooled_connections_the_next_message_is_answered_not_refused(
+    idle_for_a_ping: bool, signer: TwilioSigner, rasa: FakeRasa, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL restarted, or a firewall cut idle connections: the citizen's next
+    message is stored and answered, never met with "please send again". A connection
+    idle past PING_AFTER_IDLE_SECONDS is pinged and replaced before use; one cut within
+    that window fails its first statement, and the message is stored again on a fresh one."""
+    with migrated_database("postgresql", tmp_path) as db:
+        app = create_app({"database_url": db.url, "rasa_url": rasa.url,  # type: ignore[attr-defined]
+                          "twilio_auth_token": TEST_AUTH_TOKEN, "twilio_account_sid": ""})
+        opened: list[int] = []
+        event.listen(app.extensions["bansos"].db.engine, "connect",
+                     lambda dbapi_connection, _record: opened.append(dbapi_connection.info.backend_pid))
+        client = app.test_client()
+        assert replies_of(signer.post(client, MESSAGES, sms_form(PHONE, "halo"))) == [RASA_ANSWER]
+        assert opened, "the app's pool holds connections"
+        with db.engine.connect() as admin:
+            cut = admin.scalar(text("SELECT count(*) FROM unnest(CAST(:pids AS int[])) AS pid "
+                                    "WHERE pg_terminate_backend(pid)"), {"pids": opened})
+        assert cut == len(opened)
+        monkeypatch.setattr(db_module, "PING_AFTER_IDLE_SECONDS", 0.0 if idle_for_a_ping else 3600.0)
+        if idle_for_a_ping:
+            # Every unit of work, not only the webhook's: the probe's connection is replaced too.
+            assert client.get("/readyz").get_json()["checks"]["database"] == "ok"
+        form = sms_form(PHONE, "halo lagi")
+        assert replies_of(signer.post(client, MESSAGES, form)) == [RASA_ANSWER]
+        assert inbound(db, form["MessageSid"]).status == MessageStatus.ANSWERED
+        assert len(rasa.received) == 2
 
 
 # ---- a server process killed mid-request ---------------------------------------------

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from sqlalchemy import Connection, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from bot import metrics
@@ -508,7 +508,7 @@ class Conversations:
         runs out and an answer worker answers it by the same rules, STOP without Rasa.
         The statements are bot/conversation/arrival.py's: this runs for every message.
         """
-        for _ in range(3):
+        for attempt in range(3):
             try:
                 # On SQLite the transaction takes the write lock as it begins, so the
                 # messages' times follow the order they are stored in and the flood
@@ -553,6 +553,12 @@ class Conversations:
                 if self._find_inbound_id(inbound) is not None:
                     return None
                 # Another request created the same contact at the same moment: retry.
+            except DBAPIError as exc:
+                if not exc.connection_invalidated or attempt == 2:
+                    raise
+                # A pooled connection the database had cut (bot/db.py pings only idle
+                # ones): nothing was stored, and the pool opens fresh ones.
+                log.warning("database connection lost; storing the message again")
         raise RuntimeError("could not store inbound message")
 
     def _touch_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime]:
