@@ -135,6 +135,8 @@ class Database:
     def __init__(self, url: str, pool_size: int = 5, max_overflow: int = 5) -> None:
         self.url = url
         self.engine = make_engine(url, pool_size, max_overflow)
+        # The same pool, its connections in autocommit while this engine has them.
+        self._autocommit = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
@@ -150,6 +152,13 @@ class Database:
         (bot/conversation/arrival.py), where a Session's own bookkeeping cost more CPU
         than the statements themselves."""
         with self.engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """A bare connection on which each statement commits by itself: for a unit of work
+        that is one statement, without BEGIN and COMMIT as round trips of their own."""
+        with self._autocommit.connect() as connection:
             yield connection
 
     @classmethod

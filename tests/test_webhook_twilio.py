@@ -147,6 +147,24 @@ def test_replayed_message_sid_gets_the_same_reply_and_is_processed_once(
     assert count(sqlite_db, Message.direction == Direction.OUTBOUND) == 1
 
 
+def test_several_whatsapp_replies_are_kept_in_order_and_replayed_in_order(
+    app_config: dict[str, Any], db: Database, signer: TwilioSigner, rasa: FakeRasa
+) -> None:
+    """Rasa's several answers to one WhatsApp message reach the citizen in Rasa's order,
+    are stored in it, and a replay of the webhook gets them again in the same order."""
+    client = create_app({**app_config, "database_url": db.url, "rasa_url": rasa.url}).test_client()  # type: ignore[attr-defined]
+    rasa.replies = [{"text": "Satu"}, {"text": "Dua"}, {"text": "Tiga"}]
+    form = whatsapp_form(PHONE, "halo")
+    assert replies_of(signer.post(client, MESSAGES, form)) == ["Satu", "Dua", "Tiga"]
+    rasa.replies = [{"text": "lain"}]
+    assert replies_of(signer.post(client, MESSAGES, form)) == ["Satu", "Dua", "Tiga"]
+    with db.session() as session:
+        asked = session.scalars(select(Message).where(Message.provider_sid == form["MessageSid"])).one()
+        stored = session.scalars(select(Message.body).where(Message.in_reply_to_id == asked.id).order_by(Message.id)).all()
+        assert (asked.status, stored) == (MessageStatus.ANSWERED, ["Satu", "Dua", "Tiga"])
+    assert len(rasa.received) == 1
+
+
 def test_two_identical_requests_at_once_are_processed_once(app: Flask, signer: TwilioSigner, sqlite_db: Database, rasa: FakeRasa) -> None:
     rasa.delay = 0.5
     form = sms_form(PHONE, "halo")

@@ -30,11 +30,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, exists, func, literal, select, update
+from sqlalchemy.dialects import postgresql
 
 from bot.conversation.limits import InboundPolicy
-from bot.conversation.models import Contact, Direction, Message, MessageStatus, new_conversation_key
+from bot.conversation.models import Contact, Direction, Message, MessageStatus, new_conversation_key, utcnow
 from bot.conversation.turns import TurnPolicy
+from bot.db import Database
 from bot.handoff.models import Handoff, HandoffStatus
 from bot.rules.phone import Address
 
@@ -63,6 +65,7 @@ class ArrivalStatements:
     def __init__(self, turns: TurnPolicy, inbound: InboundPolicy, postgres: bool) -> None:
         self.turns = turns
         self.inbound = inbound
+        self.postgres = postgres
         touched = (
             update(_contacts)
             .where(_contacts.c.address == bindparam("sender"))
@@ -77,8 +80,11 @@ class ArrivalStatements:
         self._insert = _messages.insert().returning(_messages.c.id)
         self._first = _contacts.insert().returning(_contacts.c.id, _contacts.c.conversation_key)
         self._settle = (
-            update(_messages).where(_messages.c.id == bindparam("message_id")).values(status=bindparam("new_status"))
+            update(_messages)
+            .where(_messages.c.id == bindparam("message_id"))
+            .values(status=bindparam("new_status"), updated_at=bindparam("settled_at"))
         )
+        self._replies = self._replies_statement() if postgres else None
 
     def _facts_statement(self) -> Any:
         m = _messages.c
@@ -141,11 +147,78 @@ class ArrivalStatements:
         """Insert one message; its id."""
         return connection.execute(self._insert, values).scalar_one()
 
-    def store_replies(
-        self, connection: Connection, message_id: int, replies: list[dict[str, Any]], status: str
-    ) -> None:
-        """The replies and the message's new status: two statements that read nothing."""
-        if replies:
-            connection.execute(_messages.insert(), replies)
-        connection.execute(self._settle, {"message_id": message_id, "new_status": status})
+    def store_replies(self, db: Database, message: Answered, texts: list[str], status: str) -> None:
+        """The replies to `message`, in order, and its new status, reading nothing.
 
+        On PostgreSQL one statement on a connection in autocommit, atomic by itself: the
+        replies come from an array of their texts, and the status changes in a
+        data-modifying WITH; no BEGIN or COMMIT makes a round trip of its own. SQLite
+        has neither: two statements in a transaction there.
+        """
+        now = utcnow()
+        params = {
+            "message_id": message.message_id,
+            "new_status": status,
+            "settled_at": now,
+            "reply_contact_id": message.contact_id,
+            "reply_channel": message.channel,
+            "reply_provider": message.provider,
+            "reply_at": now,
+        }
+        if self.postgres:
+            with db.autocommit() as connection:
+                connection.execute(self._replies if texts else self._settle, {**params, "reply_bodies": texts})
+            return
+        with db.transaction() as connection:
+            if texts:
+                connection.execute(_messages.insert(), [self._reply_row(message, text, now) for text in texts])
+            connection.execute(self._settle, params)
+
+    @staticmethod
+    def _reply_row(message: Answered, text: str, now: datetime) -> dict[str, Any]:
+        return {
+            "contact_id": message.contact_id,
+            "direction": Direction.OUTBOUND,
+            "channel": message.channel,
+            "provider": message.provider,
+            "in_reply_to_id": message.message_id,
+            "body": text,
+            "media": [],
+            "status": MessageStatus.REPLIED,
+            "created_at": now,
+            "updated_at": now,
+        }
+
+    def _replies_statement(self) -> Any:
+        """PostgreSQL's: `INSERT … SELECT … FROM unnest(:texts) WITH ORDINALITY`, the
+        replies' ids in the order of their texts, with the status update as a WITH."""
+        c = _messages.c
+        texts = func.unnest(bindparam("reply_bodies", type_=postgresql.ARRAY(Text))).table_valued(
+            "body", with_ordinality="position"
+        ).render_derived()
+        at = bindparam("reply_at", type_=c.created_at.type)
+        rows = select(
+            bindparam("reply_contact_id", type_=c.contact_id.type),
+            literal(Direction.OUTBOUND, c.direction.type),
+            bindparam("reply_channel", type_=c.channel.type),
+            bindparam("reply_provider", type_=c.provider.type),
+            bindparam("message_id", type_=c.in_reply_to_id.type),
+            texts.c.body,
+            literal([], c.media.type),
+            literal(MessageStatus.REPLIED, c.status.type),
+            at,
+            at,
+        ).order_by(texts.c.position)
+        columns = ["contact_id", "direction", "channel", "provider", "in_reply_to_id", "body", "media", "status",
+                   "created_at", "updated_at"]
+        return _messages.insert().from_select(columns, rows).add_cte(self._settle.cte("settled"))
+
+
+@dataclass(frozen=True)
+class Answered:
+    """The message the replies answer, as they need it."""
+
+    message_id: int
+    contact_id: int
+    channel: str
+    provider: str

@@ -30,7 +30,7 @@ from bot import metrics
 from bot.channels.buttons import ButtonContents
 from bot.channels.outbox import Outbox, Template
 from bot.conversation import replies
-from bot.conversation.arrival import ArrivalStatements
+from bot.conversation.arrival import Answered, ArrivalStatements
 from bot.conversation.turns import Claim, Turns, TurnPolicy
 from bot.config import Settings
 from bot.db import Database
@@ -605,19 +605,8 @@ class Conversations:
     def _store_replies(self, stored: _Stored, texts: list[str], status: str) -> None:
         """The replies and the message's new status, in one unit of work that reads nothing:
         this runs for every message, and each statement costs the web process CPU."""
-        with self.db.transaction() as connection:
-            self.arrival.store_replies(connection, stored.message_id, [
-                {
-                    "contact_id": stored.contact_id,
-                    "direction": Direction.OUTBOUND,
-                    "channel": stored.channel,
-                    "provider": stored.provider,
-                    "in_reply_to_id": stored.message_id,
-                    "body": text,
-                    "status": MessageStatus.REPLIED,
-                }
-                for text in texts
-            ], status)
+        answered = Answered(stored.message_id, stored.contact_id, stored.channel, stored.provider)
+        self.arrival.store_replies(self.db, answered, texts, status)
 
     def _replay(self, inbound: InboundMessage) -> list[str]:
         """The replies already given to this message, waiting briefly if still in progress."""
