@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, bindparam, exists, func, literal, select, update
+from sqlalchemy import Boolean, Connection, Text, and_, bindparam, case, exists, func, literal, select, update
 from sqlalchemy.dialects import postgresql
 
 from bot.conversation.limits import InboundPolicy
@@ -43,6 +43,10 @@ from bot.rules.phone import Address
 _contacts = Contact.__table__
 _messages = Message.__table__
 _handoffs = Handoff.__table__
+# What the webhook gives of an arriving message; the store decides its status and times.
+_STORED_COLUMNS = (
+    "contact_id", "direction", "channel", "provider", "provider_sid", "body", "media", "tapped_title",
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,6 @@ class Facts:
     # The sender's other inbound messages in the flood window: let through, and refused.
     passed: int
     refused: int
-    # No earlier message of the sender holds this one back, and none is at Rasa now.
-    turn_free: bool
     # Something waits held for the sender's WhatsApp window (bot/channels/later.py).
     held: bool
 
@@ -76,8 +78,9 @@ class ArrivalStatements:
         self._touch = touched.returning(
             _contacts.c.id, _contacts.c.conversation_key, *([func.clock_timestamp()] if postgres else [])
         )
-        self._facts = self._facts_statement()
+        self._facts = select(*(value.label(name) for name, value in self._fact_columns().items()))
         self._insert = _messages.insert().returning(_messages.c.id)
+        self._store = self._store_statement() if postgres else None
         self._first = _contacts.insert().returning(_contacts.c.id, _contacts.c.conversation_key)
         self._settle = (
             update(_messages)
@@ -86,7 +89,10 @@ class ArrivalStatements:
         )
         self._replies = self._replies_statement() if postgres else None
 
-    def _facts_statement(self) -> Any:
+    @staticmethod
+    def _fact_columns() -> dict[str, Any]:
+        """Each fact as a subquery on the bound parameters `contact_id`, `now` and the
+        cut-offs (`facts` gives them), by name."""
         m = _messages.c
         sender = m.contact_id == bindparam("contact_id")
         inbound = and_(sender, m.direction == Direction.INBOUND)
@@ -95,14 +101,35 @@ class ArrivalStatements:
         recent = and_(inbound, m.created_at > bindparam("oldest"))
         holding = TurnPolicy.blocking_since(m, bindparam("oldest"), bindparam("failing_since"))
         at_rasa = TurnPolicy.live_claim_since(m, bindparam("claimed_after"))
-        return select(
-            exists().where(
+        return {
+            "handoff_open": exists().where(
                 _handoffs.c.contact_id == bindparam("contact_id"), _handoffs.c.status.in_(HandoffStatus.OPEN)
-            ).label("handoff_open"),
-            select(func.count()).where(in_window, ~limited).scalar_subquery().label("passed"),
-            select(func.count()).where(in_window, limited).scalar_subquery().label("refused"),
-            ~exists().where(recent, holding | at_rasa).label("turn_free"),
-            exists().where(sender, m.status == MessageStatus.HELD).label("held"),
+            ),
+            "passed": select(func.count()).where(in_window, ~limited).scalar_subquery(),
+            "refused": select(func.count()).where(in_window, limited).scalar_subquery(),
+            "turn_free": ~exists().where(recent, holding | at_rasa),
+            "held": exists().where(sender, m.status == MessageStatus.HELD),
+        }
+
+    def _store_statement(self) -> Any:
+        """PostgreSQL's: the message inserted already claimed when its turn is free, the
+        facts in its RETURNING. The statement began after `touch` took the lock, so it
+        sees every claim committed before; neither its SELECT nor its RETURNING sees the
+        row it inserts, as the facts of the two-statement form do not."""
+        facts = self._fact_columns()
+        free = select(facts.pop("turn_free").label("turn_free")).subquery()
+        claimed = and_(bindparam("claim", type_=Boolean), free.c.turn_free)
+        c = _messages.c
+        row = select(
+            *(bindparam(name, type_=c[name].type) for name in _STORED_COLUMNS),
+            case((claimed, MessageStatus.AT_RASA), else_=MessageStatus.RECEIVED),
+            bindparam("now", type_=c.created_at.type),
+            case((claimed, bindparam("at", type_=c.updated_at.type)), else_=bindparam("now", type_=c.updated_at.type)),
+        ).select_from(free)
+        return (
+            _messages.insert()
+            .from_select([*_STORED_COLUMNS, "status", "created_at", "updated_at"], row)
+            .returning(c.id, c.status, *(value.label(name) for name, value in facts.items()))
         )
 
     def touch(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime] | None:
@@ -129,23 +156,37 @@ class ArrivalStatements:
         }).one()
         return row[0], row[1]
 
-    def facts(self, connection: Connection, contact_id: int, now: datetime, at: datetime) -> Facts:
-        """The rules' facts, read after `touch` locked the sender's row. `now` is this
-        host's clock, which stamps messages; `at`, the database's, judges claims."""
+    def store(
+        self, connection: Connection, values: dict[str, Any], claim: bool, now: datetime, at: datetime
+    ) -> tuple[int, bool, Facts]:
+        """Insert the message of `values` (`_STORED_COLUMNS`), claimed when `claim` and its
+        turn is free; its id, whether it was claimed, and the rules' facts. Run after
+        `touch` locked the sender's row. `now` is this host's clock, which stamps
+        messages; `at`, the database's, judges and stamps claims."""
         turns = self.turns
-        row = connection.execute(self._facts, {
-            "contact_id": contact_id,
+        params = {
+            "contact_id": values["contact_id"],
             "now": now,
             "window_start": now - self.inbound.window,
             "oldest": at - turns.max_age,
             "failing_since": at - turns.blocks_for,
             "claimed_after": at - turns.lease,
-        }).one()
-        return Facts(bool(row.handoff_open), row.passed, row.refused, bool(row.turn_free), bool(row.held))
-
-    def insert(self, connection: Connection, values: dict[str, Any]) -> int:
-        """Insert one message; its id."""
-        return connection.execute(self._insert, values).scalar_one()
+        }
+        if self.postgres:
+            row = connection.execute(self._store, {**params, **values, "claim": claim, "at": at}).one()
+            facts = Facts(bool(row.handoff_open), row.passed, row.refused, bool(row.held))
+            return row.id, row.status == MessageStatus.AT_RASA, facts
+        found = connection.execute(self._facts, params).one()
+        facts = Facts(bool(found.handoff_open), found.passed, found.refused, bool(found.held))
+        # No earlier message of the sender holds this one back, and none is at Rasa now.
+        claimed = claim and bool(found.turn_free)
+        message_id = connection.execute(self._insert, {
+            **values,
+            "status": MessageStatus.AT_RASA if claimed else MessageStatus.RECEIVED,
+            "created_at": now,
+            "updated_at": at if claimed else now,
+        }).scalar_one()
+        return message_id, claimed, facts
 
     def store_replies(self, db: Database, message: Answered, texts: list[str], status: str) -> None:
         """The replies to `message`, in order, and its new status, reading nothing.

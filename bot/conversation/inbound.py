@@ -516,9 +516,7 @@ class Conversations:
                 with self.db.transaction() as connection:
                     now = utcnow()
                     contact_id, conversation_key, at = self._touch_contact(connection, address, now)
-                    facts = self.arrival.facts(connection, contact_id, now, at)
-                    claimed = slot.held and facts.turn_free
-                    message_id = self.arrival.insert(connection, {
+                    message_id, claimed, facts = self.arrival.store(connection, {
                         "contact_id": contact_id,
                         "direction": Direction.INBOUND,
                         "channel": address.channel,
@@ -527,10 +525,7 @@ class Conversations:
                         "body": body,
                         "media": inbound.media,
                         "tapped_title": _CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
-                        "status": MessageStatus.AT_RASA if claimed else MessageStatus.RECEIVED,
-                        "created_at": now,
-                        "updated_at": at if claimed else now,
-                    })
+                    }, slot.held, now, at)
                     handoff = None
                     if inbound.media or facts.handoff_open:
                         with Session(bind=connection) as session:
