@@ -157,7 +157,15 @@ class Database:
     @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """A bare connection on which each statement commits by itself: for a unit of work
-        that is one statement, without BEGIN and COMMIT as round trips of their own."""
+        that is one statement, without BEGIN and COMMIT as round trips of their own.
+
+        On SQLite a transaction as any other: nothing travels there, and SQLAlchemy's
+        way back from autocommit would undo how _enable_sqlite_pragmas set it up.
+        """
+        if not self.is_postgres:
+            with self.transaction() as connection:
+                yield connection
+            return
         with self._autocommit.connect() as connection:
             yield connection
 

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.config import Settings
@@ -99,6 +99,7 @@ class Turns:
     def __init__(self, db: Database, policy: TurnPolicy = DEFAULT_POLICY) -> None:
         self.db = db
         self.policy = policy
+        self._due = self._due_statement()
 
     def claim(self, message_id: int, *, wait: bool = True, now: datetime | None = None) -> Claim | None:
         """Take the message's turn; None when it is not this message's turn yet, or taken.
@@ -214,35 +215,45 @@ class Turns:
         message waits here when the webhook left it for later (its sender had an
         older one waiting, or the process had no free Rasa slot), when Rasa could not
         answer it, and when the process answering it died.
+
+        Every answer worker asks this about once a second even when nothing waits, so
+        the statement is built once, and runs on an autocommit connection: one round
+        trip besides the database's clock.
         """
         policy = self.policy
-        at = now or self.db.now()
+        with self.db.autocommit() as connection:
+            at = now or self.db.now(connection)
+            return list(connection.scalars(self._due, {
+                "oldest": at - policy.max_age,
+                "failing_since": at - policy.blocks_for,
+                "left_before": at - policy.lease,
+                "retry_before": at - policy.retry_after,
+            }))
+
+    def _due_statement(self) -> Any:
+        policy = self.policy
         older = aliased(Message)
+        left_before = bindparam("left_before")
         blocked = exists().where(
             older.contact_id == Message.contact_id,
             older.direction == Direction.INBOUND,
             older.id < Message.id,
-            policy.blocking(older, at),
+            policy.blocking_since(older, bindparam("oldest"), bindparam("failing_since")),
         )
-        query = (
+        return (
             select(Message.id)
             .where(
                 Message.direction == Direction.INBOUND,
                 or_(
                     Message.status == MessageStatus.WAITING,
                     # Still `received` this long after: the request storing it died.
-                    and_(Message.status == MessageStatus.RECEIVED, Message.created_at < at - policy.lease),
-                    and_(
-                        Message.status == MessageStatus.NEEDS_FOLLOWUP,
-                        Message.updated_at < at - policy.retry_after,
-                    ),
-                    and_(Message.status == MessageStatus.AT_RASA, Message.updated_at < at - policy.lease),
+                    and_(Message.status == MessageStatus.RECEIVED, Message.created_at < left_before),
+                    and_(Message.status == MessageStatus.NEEDS_FOLLOWUP, Message.updated_at < bindparam("retry_before")),
+                    and_(Message.status == MessageStatus.AT_RASA, Message.updated_at < left_before),
                 ),
-                Message.created_at > at - policy.max_age,
+                Message.created_at > bindparam("oldest"),
                 ~blocked,
             )
             .order_by(Message.created_at, Message.id)
             .limit(policy.batch)
         )
-        with self.db.session() as session:
-            return list(session.scalars(query))
