@@ -1,21 +1,21 @@
-"""The app's own CPU per message: an earlier revision of the app against today's, side by side.
+"""The app's own CPU per message: earlier revisions of the app against today's, side by side.
 
 Rasa's CPU per message is scripts/bench_turn.py's; this one is about our code alone.
 A stand-in Rasa that answers at once (its own process, so its CPU is nobody's) sits
-behind both apps; each app runs as the Procfile runs it (gunicorn and the answer
-workers) from its own copy of the code, taken with `git archive` from the revision
-named, on the same interpreter and libraries, one fresh database seeded with the
-demo data. In each round both apps get the same simulated phones as
-scripts/bench_load.py (the same conversation mix, every message a signed Twilio
-webhook), closed loop, a warm-up and then a measured window, one app at a time (the
-answer workers of one would take the other's queued messages); the order turns round
-every other round, so a drifting machine load favours neither. CPU is read from
+behind every app; each app runs as the Procfile runs it (gunicorn and the answer
+workers) from its own copy of the code, taken with `git archive` from each revision
+named (today's is this checkout), on the same interpreter and libraries and one fresh
+database seeded with the demo data. In each round every app gets the same simulated
+phones as scripts/bench_load.py (the same conversation mix, every message a signed
+Twilio webhook), closed loop, a warm-up and then a measured window, one app at a time
+(the answer workers of one would take another's queued messages); the order turns
+round every other round, so a drifting machine load favours none. CPU is read from
 /proc per process tree.
 
 Printed per app: messages/s, p50/p95, the web process's and the answer workers' CPU
-per message, and today's over the earlier one's, pooled and round by round.
+per message, and its CPU over the first revision's, pooled and round by round.
 
-    .venv/bin/python scripts/bench_app.py [--baseline REV] [--quick] [--phones 4] [--seconds 15] [--rounds 4]
+    .venv/bin/python scripts/bench_app.py [--revisions REV,REV,...] [--quick] [--phones 4] [--seconds 15] [--rounds 3]
 """
 from __future__ import annotations
 
@@ -46,9 +46,9 @@ from scripts.bench_load import (  # noqa: E402
 from scripts.bench_turn import _wait_for, cpu_of  # noqa: E402
 from tools.processes import free_port  # noqa: E402
 
-# The app as issue 15 found it after issues 16 and 17: the last commit before its
-# hot path was cut to fewer units of work and statements.
-DEFAULT_BASELINE = "4e51ad3"
+# The app as issue 15 found it after issues 16 and 17, then each step of its hot path
+# (the README's table has a row for each).
+DEFAULT_REVISIONS = ("4e51ad3", "ec44d97", "0f12f8f", "802de82", "10bb037", "35295bb", "3ba52b3")
 WARM_UP_SECONDS = 5
 
 
@@ -89,8 +89,15 @@ def running_app(root: Path, env: dict[str, str], work: Path) -> Iterator[tuple[s
         yield base, {"web": web.pid, "answers": answers.pid}
 
 
+def _label(revision: str) -> str:
+    """The revision's short id and the start of its commit's subject."""
+    line = subprocess.run(["git", "log", "-1", "--format=%h %s", revision], cwd=ROOT, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
 def report(variants: list[Variant]) -> None:
-    print(f"\n{'app':<28} {'msgs':>5} {'msg/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'web':>5} {'answers':>7} "
+    print(f"\n{'app':<60} {'msgs':>5} {'msg/s':>6} {'p50 ms':>7} {'p95 ms':>7} {'web':>5} {'answers':>7} "
           f"{'app':>5} {'app/before':>10}")
     before = variants[0]
     base = _app_cpu(pooled(before.rounds))
@@ -98,7 +105,7 @@ def report(variants: list[Variant]) -> None:
         run = pooled(variant.rounds)
         f = summary(run)
         cpu = f["cpu per message"]
-        print(f"{variant.name:<28} {f['messages']:>5.0f} {f['rate']:>6.1f} {f['p50']:>7.0f} {f['p95']:>7.0f} "
+        print(f"{variant.name:<60} {f['messages']:>5.0f} {f['rate']:>6.1f} {f['p50']:>7.0f} {f['p95']:>7.0f} "
               f"{cpu['web']:>5.2f} {cpu['answers']:>7.2f} {_app_cpu(run):>5.2f} {_app_cpu(run) / base:>10.2f}")
         by_round = [_app_cpu(mine) / _app_cpu(theirs) for mine, theirs in zip(variant.rounds, before.rounds)]
         defects = {k: f[k] for k in ("errors", "timeouts", "apologies", "lost", "twice") if f[k]}
@@ -113,14 +120,15 @@ def _app_cpu(run: Run) -> float:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"the earlier revision (default {DEFAULT_BASELINE})")
+    parser.add_argument("--revisions", type=lambda text: [rev for rev in text.split(",") if rev],
+                        default=list(DEFAULT_REVISIONS), help="earlier revisions, oldest first, the first the baseline")
     parser.add_argument("--phones", type=int, default=4, help="phones at a time (closed loop, as scripts/bench_turn.py)")
     parser.add_argument("--seconds", type=float, default=15, help="measured seconds per app and round")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--quick", action="store_true", help="two rounds of 8 s: a smoke run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="one round of 8 s: a smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.seconds, args.rounds = 8, 2
+        args.seconds, args.rounds = 8, 1
     return args
 
 
@@ -133,10 +141,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bansos-bench-app-") as tmp, inbox.api.serve() as fake_api, \
             instant_rasa() as stand_in:
         work = Path(tmp)
-        variants = [
-            Variant(f"before: {args.baseline}", checkout(args.baseline, work / "before")),
-            Variant("today", ROOT),
-        ]
+        variants = [Variant(_label(rev), checkout(rev, work / rev)) for rev in args.revisions]
+        variants.append(Variant("today: this checkout", ROOT))
         with database(work) as (backend, url):
             db = Database(url)
             try:
@@ -148,7 +154,7 @@ def main() -> None:
                 population = Population(registered_phones(db))
                 for number in range(args.rounds):
                     for variant in variants if number % 2 == 0 else reversed(variants):
-                        folder = work / f"{variant.root.name}-{number}"
+                        folder = work / f"run-{variants.index(variant)}-{number}"
                         folder.mkdir()
                         with running_app(variant.root, env, folder) as (base, trees):
                             since = time.monotonic()

@@ -8,6 +8,7 @@ key, and an odd address never crashes the caller.
 """
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 
@@ -17,6 +18,10 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 WHATSAPP_PREFIX = "whatsapp:"
 MAX_ADDRESS_LENGTH = 64
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+# Senders whose parsed address a process keeps (a few MB at most).
+_ADDRESSES_CACHED = 8192
 
 
 @dataclass(frozen=True)
@@ -64,8 +69,12 @@ def _clean_opaque_id(text: str) -> str:
     return kept[:MAX_ADDRESS_LENGTH]
 
 
+@functools.lru_cache(maxsize=_ADDRESSES_CACHED)
 def parse_address(raw: str, default_region: str = "ID") -> Address:
-    """Turn a provider's sender or recipient field into an Address; never raises."""
+    """Turn a provider's sender or recipient field into an Address; never raises.
+
+    Every message's sender goes through phonenumbers' parser, and a conversation's
+    senders repeat: the answers are kept for the most recent senders of the process."""
     channel, text = _split_channel(raw)
     e164 = normalise_phone(text, default_region)
     if e164 is not None:
