@@ -104,6 +104,7 @@ bench: install
 	$(PY) scripts/bench_notices.py
 	$(PY) scripts/bench_load.py
 	$(PY) scripts/bench_turn.py
+	$(PY) scripts/bench_app.py
 
 # The browser test drives Debian's Chromium and chromedriver through Selenium (no downloads).
 # Installing them needs root; without them that test is skipped and says why.

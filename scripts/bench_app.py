@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import platform
 import socketserver
 import subprocess
 import sys
@@ -41,7 +39,7 @@ from bot.db import Database  # noqa: E402
 from bot.registry.demo import seed_demo  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
     PART_GAP_SECONDS, AppTarget, Inbox, Population, Run, _service, app_environment, database, drive, instant_rasa,
-    pooled, registered_phones, settle_accounts, summary,
+    load_average, machine_line, pooled, registered_phones, settle_accounts, summary,
 )
 from scripts.bench_turn import _wait_for, cpu_of  # noqa: E402
 from tools.processes import free_port  # noqa: E402
@@ -135,8 +133,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     socketserver.TCPServer.request_queue_size = 256
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
+    print(machine_line(), flush=True)
     inbox = Inbox()
     with tempfile.TemporaryDirectory(prefix="bansos-bench-app-") as tmp, inbox.api.serve() as fake_api, \
             instant_rasa() as stand_in:
@@ -168,7 +165,7 @@ def main() -> None:
             finally:
                 db.dispose()
         report(variants)
-    print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+    print(f"\nload average {load_average()} at the end")
 
 
 if __name__ == "__main__":

@@ -734,6 +734,16 @@ def forms_through_a_kill(target: AppTarget, db: Database, replicas: Sequence[Ras
     return KillOutcome(run, forms, killed_at[0] - run.windows[0][0], pinned, filed)
 
 
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def machine_line() -> str:
+    """What a benchmark's figures were measured on, printed first."""
+    return (f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"load average {load_average()} at start")
+
+
 # ---- the processes ----------------------------------------------------------------------
 
 
@@ -1176,8 +1186,7 @@ def main() -> None:
     args = parse_args()
     # Python's servers queue 5 connections by default: lost SYNs would measure the stubs.
     socketserver.TCPServer.request_queue_size = 256
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start")
+    print(machine_line(), flush=True)
     store = TRACKER_STORE_URL if redis_reachable(TRACKER_STORE_URL) else ""
     inbox = Inbox()
     panels: list[Panel] = []
@@ -1199,7 +1208,7 @@ def main() -> None:
                 db.dispose()
     PLOT.parent.mkdir(exist_ok=True)
     PLOT.write_text(latency_plot("Latency per message over time (end to end, either path)", panels))
-    print(f"\nplot: {PLOT.relative_to(ROOT)}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+    print(f"\nplot: {PLOT.relative_to(ROOT)}; load average {load_average()} at the end")
 
 
 def run_all(bench: Bench, store: str) -> list[Panel]:

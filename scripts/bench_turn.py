@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import secrets
 import socketserver
 import subprocess
@@ -45,6 +44,7 @@ from bot.db import Database  # noqa: E402
 from bot.registry.demo import seed_demo  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
     PART_GAP_SECONDS, TRACKER_STORE_URL, AppTarget, Inbox, Population, Run, _delete_keys, _processes, _service, app_environment,
+    load_average, machine_line,
     database, drive, pooled, redis_reachable, registered_phones, settle_accounts, summary,
 )
 from scripts.rasa_model import cache_dir, ensure_model  # noqa: E402
@@ -242,8 +242,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     socketserver.TCPServer.request_queue_size = 256
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at start", flush=True)
+    print(machine_line(), flush=True)
     store = TRACKER_STORE_URL if redis_reachable(TRACKER_STORE_URL) else ""
     inbox = Inbox()
     with tempfile.TemporaryDirectory(prefix="bansos-bench-turn-") as tmp, inbox.api.serve() as fake_api:
@@ -284,7 +283,7 @@ def main() -> None:
                 db.dispose()
         scores = {model: understanding(model, work) for model in dict.fromkeys(item.model for item in stacks)}
         report(stacks, scores)
-    print(f"\nload average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the end")
+    print(f"\nload average {load_average()} at the end")
 
 
 def _action_server_pid() -> int:

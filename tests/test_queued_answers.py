@@ -281,3 +281,37 @@ def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_worke
         assert arrival.touch(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
         assert turns.claim(older, wait=False) is None, "an answer worker skips the sender meanwhile"
     assert turns.claim(older, wait=False) is not None
+
+
+def test_a_message_stored_while_another_of_its_sender_held_the_row_sees_that_claim(postgres_db: Database) -> None:
+    """Two webhooks of one sender at once on PostgreSQL: the second waits for the first's
+    lock on the sender's row, and its statement, begun after, sees the turn the first
+    claimed and committed meanwhile, so only one turn of the sender goes to Rasa."""
+    db = postgres_db
+    _message_from_phone(db, MessageStatus.ANSWERED)
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db.is_postgres)
+    address = parse_address(PHONE, "ID")
+
+    def store(connection: Any, sid: str) -> bool:
+        now = datetime.now(timezone.utc)
+        found = arrival.touch(connection, address, now)
+        assert found is not None
+        contact_id, _, at = found
+        values = {"contact_id": contact_id, "direction": Direction.INBOUND, "channel": "sms", "provider": "twilio",
+                  "provider_sid": sid, "body": "halo", "media": [], "tapped_title": None}
+        return arrival.store(connection, values, True, now, at)[1]
+
+    second: list[bool] = []
+    with db.transaction() as first:
+        assert store(first, "SM-first"), "the first message takes the turn"
+        waiting = threading.Thread(target=lambda: second.append(_store_in_own_transaction(db, store)))
+        waiting.start()
+        time.sleep(0.5)
+        assert not second, "the second waits for the sender's row"
+    waiting.join(10)
+    assert second == [False], "the second saw the first's claim and was not claimed"
+
+
+def _store_in_own_transaction(db: Database, store: Any) -> bool:
+    with db.transaction() as connection:
+        return store(connection, "SM-second")

@@ -1,28 +1,29 @@
 """Storing an arriving message, and its replies, in as few statements as the rules allow.
 
 Every message a citizen sends runs this, so its CPU is most of the app's (issue 15):
-building a SQLAlchemy statement costs more of our CPU than PostgreSQL's running it,
-and every statement is a round trip. The statements are therefore built once per
-process, with bound parameters, and run on the unit of work's connection, past the
-ORM. The unit of work storing a message is three statements:
+building SQLAlchemy statements cost more of our CPU than PostgreSQL's running them, a
+Session's bookkeeping more than its statements, and every statement is a round trip.
+The statements are therefore built once per process, with bound parameters, and run
+on a bare connection (`Database.transaction`), past the ORM. Storing a message is:
 
 1. the sender's row, touched (`UPDATE … RETURNING`, with the database's clock on
    PostgreSQL): this also locks it, as every host's turn claims do
-   (bot/conversation/turns.py), until the message is stored;
-2. one SELECT of what the rules need, each a subquery: whether a handoff is open, the
-   sender's messages in the flood window (bot/conversation/limits.py), whether an
-   earlier message of the sender holds this one back or is at Rasa now, and whether a
-   WhatsApp message waits held for the window (bot/channels/later.py). It must be a
-   statement of its own after the lock: on PostgreSQL a statement sees what was
-   committed when it began, so a check inside the locking statement would miss a
-   claim another host committed while this one waited for the row;
-3. the message, inserted already claimed (`at_rasa`, stamped with the database's
-   clock) when the webhook holds a Rasa slot and the turn is free.
+   (bot/conversation/turns.py), until the message is stored; a first message creates
+   the row instead;
+2. on PostgreSQL, the message's `INSERT … SELECT`: its SELECT claims the turn
+   (`at_rasa`, stamped with the database's clock) when the webhook holds a Rasa slot
+   and no earlier message of the sender holds this one back or is at Rasa now, and its
+   RETURNING reads what the rules need: whether a handoff is open, the sender's
+   messages in the flood window (bot/conversation/limits.py), and whether a WhatsApp
+   message waits held for the window (bot/channels/later.py). It must be a statement
+   of its own after the lock: a PostgreSQL statement sees what was committed when it
+   began, so a check inside the locking statement would miss a claim another host
+   committed while this one waited for the row. SQLite reads the facts with one
+   SELECT and inserts the message with a second statement.
 
-A first message creates the sender's row instead of touching it. The unit of work is a
-bare connection's (`Database.transaction`): a Session's bookkeeping cost more than the
-statements. An open handoff and attachments take the ORM's paths beside these, in a
-Session joined to the same transaction; they are rare.
+The replies and the message's new status are one statement in autocommit on
+PostgreSQL (`store_replies`). An open handoff and attachments take the ORM's paths, in a
+Session joined to the storing transaction; they are rare.
 """
 from __future__ import annotations
 
@@ -92,7 +93,7 @@ class ArrivalStatements:
     @staticmethod
     def _fact_columns() -> dict[str, Any]:
         """Each fact as a subquery on the bound parameters `contact_id`, `now` and the
-        cut-offs (`facts` gives them), by name."""
+        cut-offs (`store` gives them), by name."""
         m = _messages.c
         sender = m.contact_id == bindparam("contact_id")
         inbound = and_(sender, m.direction == Direction.INBOUND)

@@ -106,34 +106,14 @@ class Turns:
 
         `wait=False` skips a sender whose row another host has locked at this moment
         (an answer worker has other senders to serve). `now` stands in for the
-        database's clock in tests.
+        database's clock in tests. (The webhook claims in the statement storing the
+        message instead, bot/conversation/arrival.py.)
         """
+        policy = self.policy
         with self.db.session() as session:
             contact_id = session.scalar(select(Message.contact_id).where(Message.id == message_id))
             if contact_id is None:
                 return None
-            return self.claim_in(session, message_id, contact_id, wait=wait, now=now)
-
-    def claim_in(
-        self,
-        session: Session,
-        message_id: int,
-        contact_id: int,
-        *,
-        wait: bool = True,
-        now: datetime | None = None,
-        fresh: bool = False,
-    ) -> Claim | None:
-        """`claim`, inside a unit of work of the caller's: the webhook claims a turn in the
-        one that stores the message, a transaction fewer for every message.
-
-        `fresh` says the caller has just stored the message (`received`) in this unit of
-        work and holds its sender's row already (it updated it): nothing to read back.
-        """
-        policy = self.policy
-        if fresh:
-            status, updated_at = MessageStatus.RECEIVED, None
-        else:
             locked = session.scalar(
                 select(Contact.id).where(Contact.id == contact_id).with_for_update(skip_locked=not wait)
             )
@@ -142,20 +122,20 @@ class Turns:
             status, updated_at = session.execute(
                 select(Message.status, Message.updated_at).where(Message.id == message_id)
             ).one()
-        at = now or self.db.now(session)
-        if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
-            return None
-        if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
-            return None
-        if status == MessageStatus.NEEDS_FOLLOWUP and updated_at > at - policy.retry_after:
-            return None
-        session.execute(
-            update(Message)
-            .where(Message.id == message_id)
-            .values(status=MessageStatus.AT_RASA, updated_at=at)
-            .execution_options(synchronize_session=False)
-        )
-        return Claim(message_id, at, status)
+            at = now or self.db.now(session)
+            if status not in UNSETTLED or not self._free(session, contact_id, message_id, at):
+                return None
+            if status == MessageStatus.AT_RASA and updated_at > at - policy.lease:
+                return None
+            if status == MessageStatus.NEEDS_FOLLOWUP and updated_at > at - policy.retry_after:
+                return None
+            session.execute(
+                update(Message)
+                .where(Message.id == message_id)
+                .values(status=MessageStatus.AT_RASA, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            return Claim(message_id, at, status)
 
     def _free(self, session: Session, contact_id: int, message_id: int, at: datetime) -> bool:
         """Whether no older message of the sender waits, and no other is at Rasa now."""
