@@ -65,7 +65,7 @@ _Failure = (HTTPError, RasaRefused, ValueError)
 
 
 def failure_kind(exc: Exception) -> str:
-    """`unreachable`, `timeout`, `http_error` or `bad_answer`."""
+    """`unreachable`, `timeout`, `http_error`, `bad_answer`, or `other` (counted as such)."""
     # A connect time-out (NewConnectionError is one) never reached Rasa; a connection
     # dropped mid-turn did reach it.
     if isinstance(exc, (ConnectTimeoutError, ProtocolError)):
