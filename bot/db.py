@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import DateTime, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Executable, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, Engine, make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 if TYPE_CHECKING:
@@ -127,6 +127,57 @@ def _ping_if_idle(dialect: Dialect, dbapi_conn, record, _proxy) -> None:  # type
         raise DisconnectionError("pooled connection failed its ping") from exc
     if not alive:
         raise DisconnectionError("pooled connection failed its ping")
+
+
+class DriverStatement:
+    """A statement SQLAlchemy compiled once, run on the driver's own connection.
+
+    For the few statements every message runs (bot/conversation/arrival.py): measured
+    in one process on PostgreSQL, SQLAlchemy's execution of a statement already compiled
+    and cached (its execution context, result and parameter handling) cost more CPU
+    than psycopg's sending it and reading the rows. SQLAlchemy still builds the SQL, so
+    the rules stay written once, in its expressions; this applies its bind processors
+    (UTC datetimes, JSON) to the values given, and raises SQLAlchemy's exceptions, with
+    the connection invalidated when the driver lost it, as `Connection.execute` would.
+    """
+
+    def __init__(self, statement: Executable, dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        # Every bound parameter without a value is given at run time; the expanded state
+        # then holds the SQL with IN lists written out, and the constants' values.
+        given = {name: None for name, bind in compiled.binds.items()
+                 if bind.value is None and bind.callable is None and not bind.expanding}
+        expanded = compiled.construct_expanded_state(given)
+        self.sql: str = expanded.statement
+        # SQLite's driver takes its parameters by position.
+        self._positions = expanded.positiontup
+        self._processors: dict[str, Callable[[Any], Any]] = {}
+        for name, bind in compiled.binds.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and name in expanded.parameters:
+                self._processors[name] = process
+        self._constants = {name: self._processed(name, value)
+                           for name, value in expanded.parameters.items() if name not in given}
+
+    def _processed(self, name: str, value: Any) -> Any:
+        process = self._processors.get(name)
+        return value if process is None else process(value)
+
+    def run(self, connection: Connection, values: Mapping[str, Any]) -> Any:
+        """The driver's cursor, executed on `connection`'s transaction with `values`."""
+        named = {**self._constants, **{name: self._processed(name, value) for name, value in values.items()}}
+        params = named if self._positions is None else [named[name] for name in self._positions]
+        dialect = connection.dialect
+        driver = connection.connection.driver_connection
+        try:
+            return driver.execute(self.sql, params)
+        except dialect.loaded_dbapi.Error as exc:
+            lost = dialect.is_disconnect(exc, driver, None)
+            if lost:
+                connection.invalidate(exc)
+            # The parameters hold what citizens wrote: never in a traceback.
+            raise DBAPIError.instance(self.sql, params, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
+                                      connection_invalidated=lost, dialect=dialect) from exc
 
 
 class Database:

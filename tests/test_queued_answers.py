@@ -276,7 +276,7 @@ def test_a_webhook_storing_a_message_holds_its_sender_back_from_the_answer_worke
     db = postgres_db
     older = _message_from_phone(db, MessageStatus.WAITING)
     turns = Turns(db)
-    arrival = ArrivalStatements(turns.policy, InboundPolicy(30, timedelta(minutes=1)), db.is_postgres)
+    arrival = ArrivalStatements(turns.policy, InboundPolicy(30, timedelta(minutes=1)), db)
     with db.transaction() as storing:
         assert arrival.touch(storing, parse_address(PHONE, "ID"), datetime.now(timezone.utc))
         assert turns.claim(older, wait=False) is None, "an answer worker skips the sender meanwhile"
@@ -289,7 +289,7 @@ def test_a_message_stored_while_another_of_its_sender_held_the_row_sees_that_cla
     claimed and committed meanwhile, so only one turn of the sender goes to Rasa."""
     db = postgres_db
     _message_from_phone(db, MessageStatus.ANSWERED)
-    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db.is_postgres)
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
     address = parse_address(PHONE, "ID")
 
     def store(connection: Any, sid: str) -> bool:

@@ -6,6 +6,9 @@ Session's bookkeeping more than its statements, and every statement is a round t
 The statements are therefore built once per process, with bound parameters, and run
 on a bare connection (`Database.transaction`), past the ORM. Storing a message is:
 
+Each is compiled once and run on the driver's connection (`bot/db.py`
+`DriverStatement`), past SQLAlchemy's execution, which cost more CPU than the driver:
+
 1. the sender's row, touched (`UPDATE … RETURNING`, with the database's clock on
    PostgreSQL): this also locks it, as every host's turn claims do
    (bot/conversation/turns.py), until the message is stored; a first message creates
@@ -37,7 +40,7 @@ from sqlalchemy.dialects import postgresql
 from bot.conversation.limits import InboundPolicy
 from bot.conversation.models import Contact, Direction, Message, MessageStatus, new_conversation_key, utcnow
 from bot.conversation.turns import TurnPolicy
-from bot.db import Database
+from bot.db import Database, DriverStatement
 from bot.handoff.models import Handoff, HandoffStatus
 from bot.rules.phone import Address
 
@@ -65,10 +68,11 @@ class Facts:
 class ArrivalStatements:
     """The statements of an arriving message, built once for a process's policies."""
 
-    def __init__(self, turns: TurnPolicy, inbound: InboundPolicy, postgres: bool) -> None:
+    def __init__(self, turns: TurnPolicy, inbound: InboundPolicy, db: Database) -> None:
         self.turns = turns
         self.inbound = inbound
-        self.postgres = postgres
+        self.postgres = postgres = db.is_postgres
+        dialect = db.engine.dialect
         touched = (
             update(_contacts)
             .where(_contacts.c.address == bindparam("sender"))
@@ -76,19 +80,30 @@ class ArrivalStatements:
         )
         # The database's clock, read once the row is locked: claims are judged by it on
         # every host (bot/conversation/turns.py). SQLite is one host: its clock is ours.
-        self._touch = touched.returning(
+        self._touch = DriverStatement(touched.returning(
             _contacts.c.id, _contacts.c.conversation_key, *([func.clock_timestamp()] if postgres else [])
-        )
-        self._facts = select(*(value.label(name) for name, value in self._fact_columns().items()))
-        self._insert = _messages.insert().returning(_messages.c.id)
-        self._store = self._store_statement() if postgres else None
-        self._first = _contacts.insert().returning(_contacts.c.id, _contacts.c.conversation_key)
-        self._settle = (
+        ), dialect)
+        first = {name: bindparam(name) for name in (
+            "address", "is_phone", "conversation_key", "last_channel", "opted_out", "created_at", "last_seen_at")}
+        self._first = DriverStatement(_contacts.insert().values(first).returning(
+            _contacts.c.id, _contacts.c.conversation_key, *([func.clock_timestamp()] if postgres else [])
+        ), dialect)
+        settle = (
             update(_messages)
             .where(_messages.c.id == bindparam("message_id"))
             .values(status=bindparam("new_status"), updated_at=bindparam("settled_at"))
         )
-        self._replies = self._replies_statement() if postgres else None
+        self._settle = DriverStatement(settle, dialect)
+        if postgres:
+            self._store = DriverStatement(self._store_statement(), dialect)
+            self._replies = DriverStatement(self._replies_statement(settle), dialect)
+        else:
+            self._facts = DriverStatement(
+                select(*(value.label(name) for name, value in self._fact_columns().items())), dialect
+            )
+            inserted = {name: bindparam(name) for name in (*_STORED_COLUMNS, "status", "created_at", "updated_at")}
+            self._insert = DriverStatement(_messages.insert().values(inserted).returning(_messages.c.id), dialect)
+            self._insert_reply = _messages.insert()
 
     @staticmethod
     def _fact_columns() -> dict[str, Any]:
@@ -136,17 +151,17 @@ class ArrivalStatements:
     def touch(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime] | None:
         """The sender's id, conversation key and the database's clock; None when the
         sender has no row yet (their first message)."""
-        row = connection.execute(
-            self._touch, {"sender": address.value, "seen_on": address.channel, "seen_at": now}
-        ).one_or_none()
+        row = self._touch.run(connection, {"sender": address.value, "seen_on": address.channel, "seen_at": now}
+                              ).fetchone()
         if row is None:
             return None
         return row[0], row[1], (row[2] if len(row) > 2 else now)
 
-    def first_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str]:
-        """Create the contact of a sender's first message; its id and conversation key.
-        Two first messages at once: the second raises IntegrityError (`address` is unique)."""
-        row = connection.execute(self._first, {
+    def first_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime]:
+        """Create the contact of a sender's first message; its id, conversation key and the
+        database's clock, as `touch` gives them. Two first messages at once: the second
+        raises IntegrityError (`address` is unique)."""
+        row = self._first.run(connection, {
             "address": address.value,
             "is_phone": address.is_phone,
             "conversation_key": new_conversation_key(),
@@ -154,8 +169,8 @@ class ArrivalStatements:
             "opted_out": False,
             "created_at": now,
             "last_seen_at": now,
-        }).one()
-        return row[0], row[1]
+        }).fetchone()
+        return row[0], row[1], (row[2] if len(row) > 2 else now)
 
     def store(
         self, connection: Connection, values: dict[str, Any], claim: bool, now: datetime, at: datetime
@@ -174,20 +189,20 @@ class ArrivalStatements:
             "claimed_after": at - turns.lease,
         }
         if self.postgres:
-            row = connection.execute(self._store, {**params, **values, "claim": claim, "at": at}).one()
-            facts = Facts(bool(row.handoff_open), row.passed, row.refused, bool(row.held))
-            return row.id, row.status == MessageStatus.AT_RASA, facts
-        found = connection.execute(self._facts, params).one()
-        facts = Facts(bool(found.handoff_open), found.passed, found.refused, bool(found.held))
+            message_id, status, handoff_open, passed, refused, held = self._store.run(
+                connection, {**params, **values, "claim": claim, "at": at}
+            ).fetchone()
+            return message_id, status == MessageStatus.AT_RASA, Facts(bool(handoff_open), passed, refused, bool(held))
+        handoff_open, passed, refused, turn_free, held = self._facts.run(connection, params).fetchone()
         # No earlier message of the sender holds this one back, and none is at Rasa now.
-        claimed = claim and bool(found.turn_free)
-        message_id = connection.execute(self._insert, {
+        claimed = claim and bool(turn_free)
+        (message_id,) = self._insert.run(connection, {
             **values,
             "status": MessageStatus.AT_RASA if claimed else MessageStatus.RECEIVED,
             "created_at": now,
             "updated_at": at if claimed else now,
-        }).scalar_one()
-        return message_id, claimed, facts
+        }).fetchone()
+        return message_id, claimed, Facts(bool(handoff_open), passed, refused, bool(held))
 
     def store_replies(self, db: Database, message: Answered, texts: list[str], status: str) -> None:
         """The replies to `message`, in order, and its new status, reading nothing.
@@ -209,12 +224,15 @@ class ArrivalStatements:
         }
         if self.postgres:
             with db.autocommit() as connection:
-                connection.execute(self._replies if texts else self._settle, {**params, "reply_bodies": texts})
+                if texts:
+                    self._replies.run(connection, {**params, "reply_bodies": texts})
+                else:
+                    self._settle.run(connection, params)
             return
         with db.transaction() as connection:
             if texts:
-                connection.execute(_messages.insert(), [self._reply_row(message, text, now) for text in texts])
-            connection.execute(self._settle, params)
+                connection.execute(self._insert_reply, [self._reply_row(message, text, now) for text in texts])
+            self._settle.run(connection, params)
 
     @staticmethod
     def _reply_row(message: Answered, text: str, now: datetime) -> dict[str, Any]:
@@ -231,7 +249,8 @@ class ArrivalStatements:
             "updated_at": now,
         }
 
-    def _replies_statement(self) -> Any:
+    @staticmethod
+    def _replies_statement(settle: Any) -> Any:
         """PostgreSQL's: `INSERT … SELECT … FROM unnest(:texts) WITH ORDINALITY`, the
         replies' ids in the order of their texts, with the status update as a WITH."""
         c = _messages.c
@@ -253,7 +272,7 @@ class ArrivalStatements:
         ).order_by(texts.c.position)
         columns = ["contact_id", "direction", "channel", "provider", "in_reply_to_id", "body", "media", "status",
                    "created_at", "updated_at"]
-        return _messages.insert().from_select(columns, rows).add_cte(self._settle.cte("settled"))
+        return _messages.insert().from_select(columns, rows).add_cte(settle.cte("settled"))
 
 
 @dataclass(frozen=True)

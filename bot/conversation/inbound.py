@@ -214,7 +214,7 @@ class Conversations:
                 "gives a webhook 15 s, and the form check and the database need the rest"
             )
         self.turns = Turns(db, TurnPolicy.from_settings(settings))
-        self.arrival = ArrivalStatements(self.turns.policy, self.inbound_policy, db.is_postgres)
+        self.arrival = ArrivalStatements(self.turns.policy, self.inbound_policy, db)
         # RASA_CALLS_PER_PROCESS turns at Rasa at once from this process; a message
         # that finds no free slot waits in the queue rather than piling onto Rasa.
         self._slots = threading.BoundedSemaphore(settings.rasa_calls_per_process)
@@ -564,10 +564,7 @@ class Conversations:
         turn claimed), as every host's claims do.
         """
         found = self.arrival.touch(connection, address, now)
-        if found is not None:
-            return found
-        contact_id, conversation_key = self.arrival.first_contact(connection, address, now)
-        return contact_id, conversation_key, self.db.now(connection)
+        return found if found is not None else self.arrival.first_contact(connection, address, now)
 
     def _find_inbound_id(self, inbound: InboundMessage) -> int | None:
         with self.db.session() as session:
