@@ -13,7 +13,10 @@ round every other round, so a drifting machine load favours none. CPU is read fr
 /proc per process tree.
 
 Printed per app: messages/s, p50/p95, the web process's and the answer workers' CPU
-per message, and its CPU over the first revision's, pooled and round by round.
+per message, and its CPU over the first revision's, pooled and round by round. A last
+row, the floor, runs scripts/bench_floor.py in today's place: the webhook, its
+signature, one call to Rasa and the TwiML, storing nothing, under the same gunicorn
+settings; today's CPU less the floor's is what our own code costs.
 
     .venv/bin/python scripts/bench_app.py [--revisions REV,REV,...] [--quick] [--phones 4] [--seconds 15] [--rounds 3]
 """
@@ -46,7 +49,7 @@ from tools.processes import free_port  # noqa: E402
 
 # The app as issue 15 found it after issues 16 and 17, then each step of its hot path
 # (the README's table has a row for each).
-DEFAULT_REVISIONS = ("4e51ad3", "ec44d97", "0f12f8f", "802de82", "10bb037", "35295bb", "3ba52b3")
+DEFAULT_REVISIONS = ("4e51ad3", "ec44d97", "0f12f8f", "802de82", "10bb037", "35295bb", "3ba52b3", "56bc4d8")
 WARM_UP_SECONDS = 5
 
 
@@ -57,6 +60,9 @@ class Variant:
     name: str
     root: Path
     rounds: list[Run] = field(default_factory=list)
+    # What gunicorn serves; the floor stores nothing, so it has no accounts to settle.
+    app: str = "app:create_app()"
+    stores: bool = True
 
 
 def checkout(revision: str, into: Path) -> Path:
@@ -70,13 +76,14 @@ def checkout(revision: str, into: Path) -> Path:
 
 
 @contextmanager
-def running_app(root: Path, env: dict[str, str], work: Path) -> Iterator[tuple[str, dict[str, int]]]:
-    """gunicorn (as gunicorn.conf.py sizes it) and the answer workers, run from `root`'s
-    code on this checkout's interpreter; yields the base URL and the process trees."""
+def running_app(root: Path, env: dict[str, str], work: Path, app: str) -> Iterator[tuple[str, dict[str, int]]]:
+    """gunicorn (as gunicorn.conf.py sizes it) serving `app`, and the answer workers, run
+    from `root`'s code on this checkout's interpreter; yields the base URL and the
+    process trees."""
     port = free_port()
     venv = ROOT / ".venv" / "bin"
     gunicorn = [str(venv / "gunicorn"), "--config", str(root / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
-                "app:create_app()"]
+                app]
     answerer = [str(venv / "python"), "-m", "bot.conversation.answerer"]
     own = {**env, "PYTHONPATH": str(root)}
     with ExitStack() as stack:
@@ -85,6 +92,15 @@ def running_app(root: Path, env: dict[str, str], work: Path) -> Iterator[tuple[s
         base = f"http://127.0.0.1:{port}"
         _wait_for(base + "/healthz", work / "gunicorn.log")
         yield base, {"web": web.pid, "answers": answers.pid}
+
+
+def _answered_in_response(run: Run) -> None:
+    """The floor's samples, settled by their responses alone: it stores nothing to look up."""
+    for sample in run.samples:
+        if sample.outcome == "ok" and sample.texts:
+            sample.latency_ms = sample.webhook_ms
+        elif sample.outcome == "ok":
+            sample.outcome = "lost"
 
 
 def _label(revision: str) -> str:
@@ -109,6 +125,8 @@ def report(variants: list[Variant]) -> None:
         defects = {k: f[k] for k in ("errors", "timeouts", "apologies", "lost", "twice") if f[k]}
         print(f"{'':<4}round by round: " + ", ".join(f"{ratio:.2f}" for ratio in by_round)
               + (f"; defects {defects}" if defects else ""))
+    today, floor = (_app_cpu(pooled(variant.rounds)) for variant in variants[-2:])
+    print(f"\nour own code, today less the floor: {today - floor:.2f} of today's {today:.2f} ms CPU per message")
 
 
 def _app_cpu(run: Run) -> float:
@@ -135,11 +153,13 @@ def main() -> None:
     socketserver.TCPServer.request_queue_size = 256
     print(machine_line(), flush=True)
     inbox = Inbox()
-    with tempfile.TemporaryDirectory(prefix="bansos-bench-app-") as tmp, inbox.api.serve() as fake_api, \
+    with tempfile.TemporaryDirectory(prefix="bansos-bench-app-") as tmp, inbox.api.serve(keep_alive=True) as fake_api, \
             instant_rasa() as stand_in:
         work = Path(tmp)
         variants = [Variant(_label(rev), checkout(rev, work / rev)) for rev in args.revisions]
         variants.append(Variant("today: this checkout", ROOT))
+        variants.append(Variant("floor: scripts/bench_floor.py", ROOT, app="scripts.bench_floor:create_app()",
+                                stores=False))
         with database(work) as (backend, url):
             db = Database(url)
             try:
@@ -153,12 +173,15 @@ def main() -> None:
                     for variant in variants if number % 2 == 0 else reversed(variants):
                         folder = work / f"run-{variants.index(variant)}-{number}"
                         folder.mkdir()
-                        with running_app(variant.root, env, folder) as (base, trees):
+                        with running_app(variant.root, env, folder, variant.app) as (base, trees):
                             since = time.monotonic()
                             run = drive(variant.name, AppTarget(base, inbox), population, args.phones,
                                         WARM_UP_SECONDS, args.seconds, cpu=cpu_of(trees))
                             time.sleep(4 * PART_GAP_SECONDS)  # an answer sent twice would arrive about now
-                        settle_accounts(db, inbox, run, since)
+                        if variant.stores:
+                            settle_accounts(db, inbox, run, since)
+                        else:
+                            _answered_in_response(run)
                         variant.rounds.append(run)
                         print(f"  round {number + 1}: {variant.name}: {summary(run)['messages']} messages, "
                               f"app {_app_cpu(run):.2f} ms CPU per message", flush=True)

@@ -749,7 +749,7 @@ def machine_line() -> str:
 
 def _serve_instant_rasa(ready: Any, stop: Any) -> None:
     """The stand-in Rasa, in its own process so its CPU is not the load generator's."""
-    with FakeRasa().serve() as server:
+    with FakeRasa().serve(keep_alive=True) as server:
         ready.put(server.url)
         stop.wait()
 
@@ -1190,7 +1190,7 @@ def main() -> None:
     store = TRACKER_STORE_URL if redis_reachable(TRACKER_STORE_URL) else ""
     inbox = Inbox()
     panels: list[Panel] = []
-    with tempfile.TemporaryDirectory(prefix="bansos-bench-load-") as tmp, inbox.api.serve() as fake_api:
+    with tempfile.TemporaryDirectory(prefix="bansos-bench-load-") as tmp, inbox.api.serve(keep_alive=True) as fake_api:
         work = Path(tmp)
         with database(work) as (backend, url):
             db = Database(url)

@@ -245,7 +245,7 @@ def main() -> None:
     print(machine_line(), flush=True)
     store = TRACKER_STORE_URL if redis_reachable(TRACKER_STORE_URL) else ""
     inbox = Inbox()
-    with tempfile.TemporaryDirectory(prefix="bansos-bench-turn-") as tmp, inbox.api.serve() as fake_api:
+    with tempfile.TemporaryDirectory(prefix="bansos-bench-turn-") as tmp, inbox.api.serve(keep_alive=True) as fake_api:
         work = Path(tmp)
         chosen = setups()
         models = {setup.name: ensure_model(quiet=True, config=setup.config) for setup in chosen}

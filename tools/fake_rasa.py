@@ -62,5 +62,5 @@ class FakeRasa:
             return 200, {"sender_id": tracker.group(1)}
         return 404, {}
 
-    def serve(self) -> StubServer:
-        return StubServer(self.respond)
+    def serve(self, keep_alive: bool = False) -> StubServer:
+        return StubServer(self.respond, keep_alive=keep_alive)

@@ -126,8 +126,8 @@ class FakeTwilioApi:
             "uri": path,
         }
 
-    def serve(self) -> StubServer:
-        return StubServer(self._respond_with_headers, with_headers=True)
+    def serve(self, keep_alive: bool = False) -> StubServer:
+        return StubServer(self._respond_with_headers, with_headers=True, keep_alive=keep_alive)
 
     def _respond_with_headers(self, method: str, path: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
         """Media need the request's credentials (tools/fake_twilio_media.py); the rest do not."""

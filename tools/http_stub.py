@@ -29,14 +29,25 @@ class RawReply:
 
 
 class StubServer:
-    """Serves `responder` on 127.0.0.1 and records every request it gets."""
+    """Serves `responder` on 127.0.0.1 and records every request it gets.
 
-    def __init__(self, responder: Responder, with_headers: bool = False) -> None:
+    With `keep_alive` it speaks HTTP/1.1 and keeps connections open between requests,
+    as Rasa's Sanic and Twilio's API do: the benchmarks need that, or every call the app
+    makes would pay for a new TCP connection that the real servers never ask of it.
+    Without it (the tests' default) it closes each connection after its answer.
+    """
+
+    def __init__(self, responder: Responder, with_headers: bool = False, keep_alive: bool = False) -> None:
         self.responder = responder
         self.requests: list[tuple[str, str, Any]] = []
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            # Headers and body go as two writes: with Nagle's algorithm the body would
+            # wait for the client's delayed ACK (40 ms) on a kept-alive connection.
+            disable_nagle_algorithm = keep_alive
+
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length).decode() if length else ""
@@ -58,6 +69,8 @@ class StubServer:
                     self.send_header("Content-Type", reply.content_type)
                     if reply.send_length:
                         self.send_header("Content-Length", str(len(data)))
+                    else:
+                        self.close_connection = True
                     for name, value in reply.headers.items():
                         self.send_header(name, value)
                     self.end_headers()
