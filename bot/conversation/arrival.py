@@ -3,11 +3,10 @@
 Every message a citizen sends runs this, so its CPU is most of the app's (issue 15):
 building SQLAlchemy statements cost more of our CPU than PostgreSQL's running them, a
 Session's bookkeeping more than its statements, and every statement is a round trip.
-The statements are therefore built once per process, with bound parameters, and run
-on a bare connection (`Database.transaction`), past the ORM. Storing a message is:
-
-Each is compiled once and run on the driver's connection (`bot/db.py`
-`DriverStatement`), past SQLAlchemy's execution, which cost more CPU than the driver:
+The statements are therefore built once per process, with bound parameters, compiled
+once, and sent on the driver's own connection (`bot/db.py` `DriverStatement`) within
+a bare SQLAlchemy connection's transaction (`Database.transaction`), past the ORM and
+past SQLAlchemy's execution, which cost more CPU than psycopg's. Storing a message is:
 
 1. the sender's row, touched (`UPDATE … RETURNING`, with the database's clock on
    PostgreSQL): this also locks it, as every host's turn claims do
