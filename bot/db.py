@@ -154,6 +154,9 @@ class DriverStatement:
         self._processors: dict[str, Callable[[Any], Any]] = {}
         for name, bind in compiled.binds.items():
             process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and bind.expanding:
+                # Its values were written out under other names, unprocessed.
+                raise ValueError(f"IN list {name!r} holds values its type must process: not supported here")
             if process is not None and name in expanded.parameters:
                 self._processors[name] = process
         self._constants = {name: self._processed(name, value)
