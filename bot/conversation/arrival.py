@@ -152,9 +152,7 @@ class ArrivalStatements:
         sender has no row yet (their first message)."""
         row = self._touch.run(connection, {"sender": address.value, "seen_on": address.channel, "seen_at": now}
                               ).fetchone()
-        if row is None:
-            return None
-        return row[0], row[1], (row[2] if len(row) > 2 else now)
+        return None if row is None else _with_clock(row, now)
 
     def first_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime]:
         """Create the contact of a sender's first message; its id, conversation key and the
@@ -169,7 +167,7 @@ class ArrivalStatements:
             "created_at": now,
             "last_seen_at": now,
         }).fetchone()
-        return row[0], row[1], (row[2] if len(row) > 2 else now)
+        return _with_clock(row, now)
 
     def store(
         self, connection: Connection, values: dict[str, Any], claim: bool, now: datetime, at: datetime
@@ -272,6 +270,12 @@ class ArrivalStatements:
         columns = ["contact_id", "direction", "channel", "provider", "in_reply_to_id", "body", "media", "status",
                    "created_at", "updated_at"]
         return _messages.insert().from_select(columns, rows).add_cte(settle.cte("settled"))
+
+
+def _with_clock(row: Any, now: datetime) -> tuple[int, str, datetime]:
+    """A contact's id and conversation key, and the database's clock: PostgreSQL's from
+    the row, this host's `now` on SQLite, whose statements return none."""
+    return row[0], row[1], (row[2] if len(row) > 2 else now)
 
 
 @dataclass(frozen=True)
