@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 
 from app import create_app
 from bot.config import Settings
@@ -27,6 +27,7 @@ from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.conversation.turns import DEFAULT_POLICY, Turns
 from bot import db as db_module
 from bot.db import Database
+from bot.handoff.models import Handoff, HandoffReason
 from bot.rules.phone import parse_address
 from bot.services import Services, build_services
 from tools.databases import migrated_database, postgres_base_url
@@ -315,3 +316,104 @@ def test_a_message_stored_while_another_of_its_sender_held_the_row_sees_that_cla
 def _store_in_own_transaction(db: Database, store: Any) -> bool:
     with db.transaction() as connection:
         return store(connection, "SM-second")
+
+
+def _inbound_values(sid: str) -> dict[str, Any]:
+    return {"direction": Direction.INBOUND, "channel": "sms", "provider": "twilio", "provider_sid": sid,
+            "body": "halo", "media": [], "tapped_title": None}
+
+
+def _sids(db: Database) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(Message.provider_sid).order_by(Message.id)))
+
+
+def _wait_for_lock_waiters(db: Database, count: int) -> None:
+    """Until `count` sessions of this test's database wait for a lock."""
+    def waiting() -> bool:
+        with db.autocommit() as connection:
+            return connection.scalar(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )) >= count
+    wait_until(waiting, timeout=10)
+
+
+def test_a_known_senders_message_is_stored_and_claimed_in_one_statement(postgres_db: Database) -> None:
+    """The webhook's usual case: one statement stores the message, claims its turn on
+    the database's clock, and reads the rules' facts; a sender without a row, and one
+    with a handoff open, are left to the two-statement form, with nothing stored."""
+    db = postgres_db
+    _message_from_phone(db, MessageStatus.ANSWERED)
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
+    now = datetime.now(timezone.utc)
+    arrived = arrival.store_at_once(db, parse_address(PHONE, "ID"), _inbound_values("SM-one"), True, now)
+    assert arrived is not None and arrived.claimed
+    assert (arrived.facts.passed, arrived.facts.refused) == (1, 0), "the sender's earlier message counts"
+    stored = inbound(db, "SM-one")
+    assert (stored.id, stored.status, stored.updated_at) == (arrived.message_id, MessageStatus.AT_RASA, arrived.at)
+    assert abs(arrived.at - now) < timedelta(seconds=5)
+
+    again = arrival.store_at_once(db, parse_address(PHONE, "ID"), _inbound_values("SM-two"), True, now)
+    assert again is not None and not again.claimed, "the first message's turn is at Rasa"
+    assert arrival.store_at_once(db, parse_address(OTHER_PHONE, "ID"), _inbound_values("SM-new"), True, now) is None
+
+    with db.session() as session:
+        session.add(Handoff(contact_id=arrived.contact_id, reason=HandoffReason.REQUESTED, channel="sms"))
+    assert arrival.store_at_once(db, parse_address(PHONE, "ID"), _inbound_values("SM-staff"), True, now) is None
+    assert _sids(db) == ["SM1", "SM-one", "SM-two"]
+
+
+def test_one_statement_waiting_on_a_webhooks_claim_stores_nothing_and_leaves_it_to_the_lock(
+    postgres_db: Database,
+) -> None:
+    """A second message of the sender, stored while the first one's transaction held the
+    sender's row: the one statement began before that claim committed, cannot see it,
+    and so stores nothing; the two statements then see it."""
+    db = postgres_db
+    _message_from_phone(db, MessageStatus.ANSWERED)
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
+    address = parse_address(PHONE, "ID")
+    now = datetime.now(timezone.utc)
+    second: list[Any] = []
+    with db.transaction() as first:
+        contact_id, _, at = arrival.touch(first, address, now) or (0, "", now)
+        assert arrival.store(first, {"contact_id": contact_id, **_inbound_values("SM-first")}, True, now, at)[1]
+        waiting = threading.Thread(
+            target=lambda: second.append(arrival.store_at_once(db, address, _inbound_values("SM-second"), True, now))
+        )
+        waiting.start()
+        _wait_for_lock_waiters(db, 1)
+    waiting.join(10)
+    assert second == [None]
+    assert _sids(db) == ["SM1", "SM-first"]
+
+
+def test_one_statement_waiting_on_an_answer_workers_claim_stores_nothing(postgres_db: Database) -> None:
+    """An answer worker claims a failing message of the sender (past the 5 minutes in
+    which it holds later ones back) while a webhook's one statement waits for the row:
+    the webhook's snapshot still shows that message unclaimed, so only the row the
+    claim rewrote keeps two turns of the sender from Rasa at once."""
+    db = postgres_db
+    failing = _message_from_phone(db, MessageStatus.NEEDS_FOLLOWUP)
+    with db.session() as session:
+        long_ago = datetime.now(timezone.utc) - timedelta(minutes=6)
+        session.execute(update(Message).where(Message.id == failing).values(created_at=long_ago, updated_at=long_ago))
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
+    turns = Turns(db)
+    claims: list[Any] = []
+    stores: list[Any] = []
+    with db.transaction() as holder:
+        holder.execute(select(Contact.id).where(Contact.address == PHONE).with_for_update())
+        claiming = threading.Thread(target=lambda: claims.append(turns.claim(failing)))
+        claiming.start()
+        _wait_for_lock_waiters(db, 1)
+        storing = threading.Thread(target=lambda: stores.append(arrival.store_at_once(
+            db, parse_address(PHONE, "ID"), _inbound_values("SM-later"), True, datetime.now(timezone.utc)
+        )))
+        storing.start()
+        _wait_for_lock_waiters(db, 2)
+    claiming.join(10)
+    storing.join(10)
+    assert claims and claims[0] is not None, "the answer worker took the failing message's turn"
+    assert stores == [None], "the webhook stored nothing on a snapshot that missed that claim"
+    assert _sids(db) == ["SM1"]

@@ -33,7 +33,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, Text, and_, bindparam, case, exists, func, literal, select, update
+from sqlalchemy import (
+    Boolean, Connection, DateTime, Interval, Text, and_, bindparam, case, exists, func, literal, literal_column,
+    select, true, update,
+)
 from sqlalchemy.dialects import postgresql
 
 from bot.conversation.limits import InboundPolicy
@@ -95,30 +98,32 @@ class ArrivalStatements:
         self._settle = DriverStatement(settle, dialect)
         if postgres:
             self._store = DriverStatement(self._store_statement(), dialect)
+            self._at_once = DriverStatement(self._at_once_statement(touched), dialect)
             self._replies = DriverStatement(self._replies_statement(settle), dialect)
         else:
             self._facts = DriverStatement(
-                select(*(value.label(name) for name, value in self._fact_columns().items())), dialect
+                select(*(value.label(name) for name, value in self._bound_facts().items())), dialect
             )
             inserted = {name: bindparam(name) for name in (*_STORED_COLUMNS, "status", "created_at", "updated_at")}
             self._insert = DriverStatement(_messages.insert().values(inserted).returning(_messages.c.id), dialect)
             self._insert_reply = _messages.insert()
 
     @staticmethod
-    def _fact_columns() -> dict[str, Any]:
-        """Each fact as a subquery on the bound parameters `contact_id`, `now` and the
-        cut-offs (`store` gives them), by name."""
+    def _fact_columns(contact_id: Any, oldest: Any, failing_since: Any, claimed_after: Any) -> dict[str, Any]:
+        """Each fact, by name, as a subquery on the sender `contact_id`, the turn's cut-offs
+        (`at - max_age`, `at - blocks_for`, `at - lease` on the database's clock `at`) and
+        the bound parameters `now` and `window_start` (this host's clock)."""
         m = _messages.c
-        sender = m.contact_id == bindparam("contact_id")
+        sender = m.contact_id == contact_id
         inbound = and_(sender, m.direction == Direction.INBOUND)
         in_window = and_(inbound, m.created_at > bindparam("window_start"), m.created_at <= bindparam("now"))
         limited = m.status == MessageStatus.RATE_LIMITED
-        recent = and_(inbound, m.created_at > bindparam("oldest"))
-        holding = TurnPolicy.blocking_since(m, bindparam("oldest"), bindparam("failing_since"))
-        at_rasa = TurnPolicy.live_claim_since(m, bindparam("claimed_after"))
+        recent = and_(inbound, m.created_at > oldest)
+        holding = TurnPolicy.blocking_since(m, oldest, failing_since)
+        at_rasa = TurnPolicy.live_claim_since(m, claimed_after)
         return {
             "handoff_open": exists().where(
-                _handoffs.c.contact_id == bindparam("contact_id"), _handoffs.c.status.in_(HandoffStatus.OPEN)
+                _handoffs.c.contact_id == contact_id, _handoffs.c.status.in_(HandoffStatus.OPEN)
             ),
             "passed": select(func.count()).where(in_window, ~limited).scalar_subquery(),
             "refused": select(func.count()).where(in_window, limited).scalar_subquery(),
@@ -126,12 +131,18 @@ class ArrivalStatements:
             "held": exists().where(sender, m.status == MessageStatus.HELD),
         }
 
+    @classmethod
+    def _bound_facts(cls) -> dict[str, Any]:
+        """The facts on the bound parameters `contact_id`, `oldest`, `failing_since` and
+        `claimed_after`, which `store` gives."""
+        return cls._fact_columns(*(bindparam(name) for name in ("contact_id", "oldest", "failing_since", "claimed_after")))
+
     def _store_statement(self) -> Any:
         """PostgreSQL's: the message inserted already claimed when its turn is free, the
         facts in its RETURNING. The statement began after `touch` took the lock, so it
         sees every claim committed before; neither its SELECT nor its RETURNING sees the
         row it inserts, as the facts of the two-statement form do not."""
-        facts = self._fact_columns()
+        facts = self._bound_facts()
         free = select(facts.pop("turn_free").label("turn_free")).subquery()
         claimed = and_(bindparam("claim", type_=Boolean), free.c.turn_free)
         c = _messages.c
@@ -146,6 +157,56 @@ class ArrivalStatements:
             .from_select([*_STORED_COLUMNS, "status", "created_at", "updated_at"], row)
             .returning(c.id, c.status, *(value.label(name) for name, value in facts.items()))
         )
+
+    def _at_once_statement(self, touched: Any) -> Any:
+        """PostgreSQL's one statement for a known sender, in autocommit: the sender's row
+        touched, the facts read, and the message inserted (claimed when free), as
+        `touch` and `store` do in a transaction of three round trips besides.
+
+        A statement sees what was committed when it began, and `store` must see every
+        claim committed while it waited for the sender's row. So the row is touched
+        only if it is still the version this statement's snapshot has (`xmin` names the
+        transaction that wrote a row's version): should another host have stored a
+        message or claimed a turn of the sender meanwhile (both write the row: `touch`,
+        and `Turns.claim`), the lock wait ends on a newer version, nothing is touched
+        or inserted, and the caller stores the message by `touch` and `store`. It does
+        so too for a sender with no row yet, and while a handoff is open (its handoff
+        row changes in the message's own transaction, bot/handoff/service.py)."""
+        seen = _contacts.alias("seen")
+        unchanged = literal_column("contacts.xmin") == (
+            select(literal_column("seen.xmin")).select_from(seen).where(seen.c.address == bindparam("sender"))
+            .scalar_subquery()
+        )
+        sender = touched.where(unchanged).returning(
+            _contacts.c.id, _contacts.c.conversation_key, func.clock_timestamp().label("at")
+        ).cte("sender")
+        at = sender.c.at
+        spans = {name: bindparam(name, value=getattr(self.turns, name), type_=Interval)
+                 for name in ("max_age", "blocks_for", "lease")}
+        facts = self._fact_columns(sender.c.id, at - spans["max_age"], at - spans["blocks_for"], at - spans["lease"])
+        known = select(
+            sender.c.id, sender.c.conversation_key, at.label("at"), *(value.label(name) for name, value in facts.items())
+        ).cte("known")
+        claimed = and_(bindparam("claim", type_=Boolean), known.c.turn_free)
+        c = _messages.c
+        now = bindparam("now", type_=c.created_at.type)
+        row = select(
+            known.c.id,
+            *(bindparam(name, type_=c[name].type) for name in _STORED_COLUMNS[1:]),
+            case((claimed, MessageStatus.AT_RASA), else_=MessageStatus.RECEIVED),
+            now,
+            case((claimed, known.c.at), else_=now),
+        ).where(~known.c.handoff_open)
+        inserted = (
+            _messages.insert()
+            .from_select([*_STORED_COLUMNS, "status", "created_at", "updated_at"], row)
+            .returning(c.id, c.status)
+            .cte("inserted")
+        )
+        return select(
+            known.c.id, known.c.conversation_key, known.c.at, known.c.passed, known.c.refused, known.c.held,
+            inserted.c.id, inserted.c.status,
+        ).select_from(known.outerjoin(inserted, true()))
 
     def touch(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime] | None:
         """The sender's id, conversation key and the database's clock; None when the
@@ -200,6 +261,32 @@ class ArrivalStatements:
             "updated_at": at if claimed else now,
         }).fetchone()
         return message_id, claimed, Facts(bool(handoff_open), passed, refused, bool(held))
+
+    def store_at_once(
+        self, db: Database, address: Address, values: dict[str, Any], claim: bool, now: datetime
+    ) -> Arrived | None:
+        """Store the message of `values` (`_STORED_COLUMNS` but `contact_id`) in one
+        statement in autocommit, claimed when `claim` and its turn is free; None when it
+        must be stored by `touch` and `store` instead: on SQLite, for a sender without a
+        row, while a handoff is open, or when another host wrote the sender's row while
+        this statement waited for it (`_at_once_statement`)."""
+        if not self.postgres:
+            return None
+        with db.autocommit() as connection:
+            row = self._at_once.run(connection, {
+                **values,
+                "sender": address.value,
+                "seen_on": address.channel,
+                "seen_at": now,
+                "now": now,
+                "window_start": now - self.inbound.window,
+                "claim": claim,
+            }).fetchone()
+        if row is None or row[6] is None:
+            return None
+        contact_id, conversation_key, at, passed, refused, held, message_id, status = row
+        return Arrived(contact_id, conversation_key, at, message_id, status == MessageStatus.AT_RASA,
+                       Facts(False, passed, refused, bool(held)))
 
     def store_replies(self, db: Database, message: Answered, texts: list[str], status: str) -> None:
         """The replies to `message`, in order, and its new status, reading nothing.
@@ -276,6 +363,19 @@ def _with_clock(row: Any, now: datetime) -> tuple[int, str, datetime]:
     """A contact's id and conversation key, and the database's clock: PostgreSQL's from
     the row, this host's `now` on SQLite, whose statements return none."""
     return row[0], row[1], (row[2] if len(row) > 2 else now)
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """A message stored by `store_at_once`, and what the webhook needs of its sender."""
+
+    contact_id: int
+    conversation_key: str
+    # The database's clock as the message was stored: its claim's stamp when claimed.
+    at: datetime
+    message_id: int
+    claimed: bool
+    facts: Facts
 
 
 @dataclass(frozen=True)

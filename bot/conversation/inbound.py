@@ -30,7 +30,7 @@ from bot import metrics
 from bot.channels.buttons import ButtonContents
 from bot.channels.outbox import Outbox, Template
 from bot.conversation import replies
-from bot.conversation.arrival import Answered, ArrivalStatements
+from bot.conversation.arrival import Answered, ArrivalStatements, Arrived
 from bot.conversation.turns import Claim, Turns, TurnPolicy
 from bot.config import Settings
 from bot.db import Database
@@ -508,42 +508,40 @@ class Conversations:
         runs out and an answer worker answers it by the same rules, STOP without Rasa.
         The statements are bot/conversation/arrival.py's: this runs for every message.
         """
+        values = {
+            "direction": Direction.INBOUND,
+            "channel": address.channel,
+            "provider": inbound.provider,
+            "provider_sid": inbound.provider_sid,
+            "body": body,
+            "media": inbound.media,
+            "tapped_title": _CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
+        }
         for attempt in range(3):
             try:
+                # Attachments are recorded in the message's own transaction, below.
+                arrived = None if inbound.media else self.arrival.store_at_once(
+                    self.db, address, values, slot.held, utcnow()
+                )
+                if arrived is not None:
+                    return self._stored(arrived, inbound, address, slot)
                 # On SQLite the transaction takes the write lock as it begins, so the
                 # messages' times follow the order they are stored in and the flood
                 # count is exact.
                 with self.db.transaction() as connection:
                     now = utcnow()
                     contact_id, conversation_key, at = self._touch_contact(connection, address, now)
-                    message_id, claimed, facts = self.arrival.store(connection, {
-                        "contact_id": contact_id,
-                        "direction": Direction.INBOUND,
-                        "channel": address.channel,
-                        "provider": inbound.provider,
-                        "provider_sid": inbound.provider_sid,
-                        "body": body,
-                        "media": inbound.media,
-                        "tapped_title": _CONTROL_CHARS_RE.sub("", inbound.tapped_title)[:_TAPPED_TITLE_MAX] or None,
-                    }, slot.held, now, at)
+                    message_id, claimed, facts = self.arrival.store(
+                        connection, {"contact_id": contact_id, **values}, slot.held, now, at
+                    )
                     handoff = None
                     if inbound.media or facts.handoff_open:
                         with Session(bind=connection) as session:
                             record_media(session, message_id, inbound.media, now)
                             handoff = attach_inbound(session, contact_id, now) if facts.handoff_open else None
                             session.flush()
-                    return _Stored(
-                        message_id,
-                        contact_id,
-                        conversation_key,
-                        address.channel,
-                        inbound.provider,
-                        handoff,
-                        verdict_for(facts.passed, facts.refused, self.inbound_policy),
-                        slot,
-                        Claim(message_id, at, MessageStatus.RECEIVED) if claimed else None,
-                        held=facts.held,
-                    )
+                    arrived = Arrived(contact_id, conversation_key, at, message_id, claimed, facts)
+                    return self._stored(arrived, inbound, address, slot, handoff)
             except IntegrityError:
                 if self._find_inbound_id(inbound) is not None:
                     return None
@@ -555,6 +553,24 @@ class Conversations:
                 # ones): nothing was stored, and the pool opens fresh ones.
                 log.warning("database connection lost; storing the message again")
         raise RuntimeError("could not store inbound message")
+
+    def _stored(
+        self, arrived: Arrived, inbound: InboundMessage, address: Address, slot: _Slot, handoff: OpenHandoff | None = None
+    ) -> _Stored:
+        """The stored message as the rest of the turn needs it."""
+        message_id = arrived.message_id
+        return _Stored(
+            message_id,
+            arrived.contact_id,
+            arrived.conversation_key,
+            address.channel,
+            inbound.provider,
+            handoff,
+            verdict_for(arrived.facts.passed, arrived.facts.refused, self.inbound_policy),
+            slot,
+            Claim(message_id, arrived.at, MessageStatus.RECEIVED) if arrived.claimed else None,
+            held=arrived.facts.held,
+        )
 
     def _touch_contact(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime]:
         """The sender's contact id, conversation key and the database's clock (this

@@ -3,8 +3,8 @@
 Several web hosts, each with several workers, and the answer workers all hand
 messages to Rasa. Rasa Open Source cannot serialise one conversation across replicas,
 so we do, in the database every host already shares: before a message goes to Rasa,
-its sender's contact row is locked (`SELECT … FOR UPDATE`; on SQLite the transaction
-holds the write lock) and the message is claimed only when
+its sender's contact row is locked (`SELECT … FOR UPDATE`, or the webhook's update of
+it; on SQLite the transaction holds the write lock) and the message is claimed only when
 
 - it is the sender's oldest message not yet settled (younger than a day), so a
   sender's turns reach Rasa in the order they were written, and
@@ -133,6 +133,13 @@ class Turns:
                 update(Message)
                 .where(Message.id == message_id)
                 .values(status=MessageStatus.AT_RASA, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            # A new version of the sender's row, though nothing in it changes: a webhook
+            # storing in one statement, begun before this claim committed, then finds
+            # the row changed and looks again (bot/conversation/arrival.py).
+            session.execute(
+                update(Contact).where(Contact.id == contact_id).values(id=Contact.id)
                 .execution_options(synchronize_session=False)
             )
             return Claim(message_id, at, status)
