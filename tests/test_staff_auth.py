@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from flask import Flask
+from flask import Flask, session as flask_session
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
@@ -51,6 +51,22 @@ def test_login_then_logout(app: Flask, client: FlaskClient, sqlite_db: Database)
     assert response.status_code == 302
     assert client.get("/staff/chats").status_code == 302
     assert [a for a, _ in audit_actions(sqlite_db)] == ["user_created", "login", "logout"]
+
+
+@pytest.mark.parametrize("path", ["/webhooks/twilio/messages", "/health", "/metrics", "/staffing"])
+def test_an_officers_session_cookie_is_read_on_the_dashboards_pages_alone(app: Flask, client: FlaskClient,
+                                                                          path: str) -> None:
+    """The signed-in officer's cookie opens the session on /staff; a webhook, health or
+    metrics request gets Flask's null session, however the cookie came with it."""
+    make_staff(app, "andi")
+    login(client, "andi", PASSWORD)
+    cookie = client.get_cookie("session")
+    assert cookie is not None
+    headers = {"Cookie": f"session={cookie.value}"}
+    with app.test_request_context("/staff/chats", headers=headers):
+        assert flask_session.get("_user_id"), "the dashboard reads the officer's session"
+    with app.test_request_context(path, headers=headers):
+        assert app.session_interface.is_null_session(flask_session) and "_user_id" not in flask_session
 
 
 @pytest.mark.parametrize("username, password", [("andi", "salah-sekali-123"), ("tidakada", PASSWORD), ("", ""), ("andi", "")])
