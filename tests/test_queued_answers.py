@@ -355,12 +355,40 @@ def test_a_known_senders_message_is_stored_and_claimed_in_one_statement(postgres
 
     again = arrival.store_at_once(db, parse_address(PHONE, "ID"), _inbound_values("SM-two"), True, now)
     assert again is not None and not again.claimed, "the first message's turn is at Rasa"
-    assert arrival.store_at_once(db, parse_address(OTHER_PHONE, "ID"), _inbound_values("SM-new"), True, now) is None
+    first = arrival.store_at_once(db, parse_address(OTHER_PHONE, "ID"), _inbound_values("SM-new"), True, now)
+    assert first is not None and first.claimed and first.contact_id != arrived.contact_id, "a first message"
+    with db.session() as session:
+        assert session.get_one(Contact, first.contact_id).address == OTHER_PHONE
 
     with db.session() as session:
         session.add(Handoff(contact_id=arrived.contact_id, reason=HandoffReason.REQUESTED, channel="sms"))
     assert arrival.store_at_once(db, parse_address(PHONE, "ID"), _inbound_values("SM-staff"), True, now) is None
-    assert _sids(db) == ["SM1", "SM-one", "SM-two"]
+    assert _sids(db) == ["SM1", "SM-one", "SM-two", "SM-new"]
+
+
+def test_one_statement_meeting_a_first_message_creating_its_senders_row_stores_nothing(
+    postgres_db: Database,
+) -> None:
+    """Two first messages of a new sender at once: the second waits for the first's new
+    row, then neither creates another nor stores on a snapshot without it."""
+    db = postgres_db
+    arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
+    address = parse_address(PHONE, "ID")
+    now = datetime.now(timezone.utc)
+    second: list[Any] = []
+    with db.transaction() as first:
+        contact_id, _, at = arrival.first_contact(first, address, now)
+        assert arrival.store(first, {"contact_id": contact_id, **_inbound_values("SM-first")}, True, now, at)[1]
+        waiting = threading.Thread(
+            target=lambda: second.append(arrival.store_at_once(db, address, _inbound_values("SM-second"), True, now))
+        )
+        waiting.start()
+        _wait_for_lock_waiters(db, 1)
+    waiting.join(10)
+    assert second == [None]
+    assert _sids(db) == ["SM-first"]
+    with db.session() as session:
+        assert session.scalars(select(Contact.address)).all() == [PHONE]
 
 
 def test_one_statement_waiting_on_a_webhooks_claim_stores_nothing_and_leaves_it_to_the_lock(

@@ -159,9 +159,10 @@ class ArrivalStatements:
         )
 
     def _at_once_statement(self, touched: Any) -> Any:
-        """PostgreSQL's one statement for a known sender, in autocommit: the sender's row
-        touched, the facts read, and the message inserted (claimed when free), as
-        `touch` and `store` do in a transaction of three round trips besides.
+        """PostgreSQL's one statement, in autocommit: the sender's row touched (or created,
+        on a first message), the facts read, and the message inserted (claimed when its
+        turn is free), as `touch`, `first_contact` and `store` do in a transaction of
+        three round trips besides.
 
         A statement sees what was committed when it began, and `store` must see every
         claim committed while it waited for the sender's row. So the row is touched
@@ -169,44 +170,50 @@ class ArrivalStatements:
         transaction that wrote a row's version): should another host have stored a
         message or claimed a turn of the sender meanwhile (both write the row: `touch`,
         and `Turns.claim`), the lock wait ends on a newer version, nothing is touched
-        or inserted, and the caller stores the message by `touch` and `store`. It does
-        so too for a sender with no row yet, and while a handoff is open (its handoff
-        row changes in the message's own transaction, bot/handoff/service.py)."""
+        or inserted, and the caller stores the message by `touch` and `store`. So it
+        does when another message of a new sender is creating their row at this
+        moment, and while a handoff is open (its row changes in the message's own
+        transaction, bot/handoff/service.py)."""
         seen = _contacts.alias("seen")
-        unchanged = literal_column("contacts.xmin") == (
-            select(literal_column("seen.xmin")).select_from(seen).where(seen.c.address == bindparam("sender"))
-            .scalar_subquery()
-        )
-        sender = touched.where(unchanged).returning(
-            _contacts.c.id, _contacts.c.conversation_key, func.clock_timestamp().label("at")
-        ).cte("sender")
+        found = select(literal_column("seen.xmin")).select_from(seen).where(seen.c.address == bindparam("sender"))
+        returned = (_contacts.c.id, _contacts.c.conversation_key, func.clock_timestamp().label("at"))
+        known = touched.where(literal_column("contacts.xmin") == found.scalar_subquery()).returning(*returned)
+        k = _contacts.c
+        created = postgresql.insert(_contacts).from_select(
+            ["address", "is_phone", "conversation_key", "last_channel", "opted_out", "created_at", "last_seen_at"],
+            select(
+                bindparam("sender", type_=k.address.type), bindparam("is_phone", type_=k.is_phone.type),
+                bindparam("conversation_key", type_=k.conversation_key.type),
+                bindparam("seen_on", type_=k.last_channel.type), literal(False, k.opted_out.type),
+                bindparam("seen_at", type_=k.created_at.type), bindparam("seen_at", type_=k.last_seen_at.type),
+            ).where(~found.exists()),
+        ).on_conflict_do_nothing(index_elements=["address"]).returning(*returned)
+        sender = select(*known.cte("known_sender").c).union_all(select(*created.cte("new_sender").c)).cte("sender")
         at = sender.c.at
         spans = {name: bindparam(name, value=getattr(self.turns, name), type_=Interval)
                  for name in ("max_age", "blocks_for", "lease")}
         facts = self._fact_columns(sender.c.id, at - spans["max_age"], at - spans["blocks_for"], at - spans["lease"])
-        known = select(
-            sender.c.id, sender.c.conversation_key, at.label("at"), *(value.label(name) for name, value in facts.items())
-        ).cte("known")
-        claimed = and_(bindparam("claim", type_=Boolean), known.c.turn_free)
+        seen_now = select(*sender.c, *(value.label(name) for name, value in facts.items())).cte("facts")
+        claimed = and_(bindparam("claim", type_=Boolean), seen_now.c.turn_free)
         c = _messages.c
         now = bindparam("now", type_=c.created_at.type)
         row = select(
-            known.c.id,
+            seen_now.c.id,
             *(bindparam(name, type_=c[name].type) for name in _STORED_COLUMNS[1:]),
             case((claimed, MessageStatus.AT_RASA), else_=MessageStatus.RECEIVED),
             now,
-            case((claimed, known.c.at), else_=now),
-        ).where(~known.c.handoff_open)
+            case((claimed, seen_now.c.at), else_=now),
+        ).where(~seen_now.c.handoff_open)
         inserted = (
             _messages.insert()
             .from_select([*_STORED_COLUMNS, "status", "created_at", "updated_at"], row)
             .returning(c.id, c.status)
             .cte("inserted")
         )
+        f = seen_now.c
         return select(
-            known.c.id, known.c.conversation_key, known.c.at, known.c.passed, known.c.refused, known.c.held,
-            inserted.c.id, inserted.c.status,
-        ).select_from(known.outerjoin(inserted, true()))
+            f.id, f.conversation_key, f.at, f.passed, f.refused, f.held, inserted.c.id, inserted.c.status,
+        ).select_from(seen_now.outerjoin(inserted, true()))
 
     def touch(self, connection: Connection, address: Address, now: datetime) -> tuple[int, str, datetime] | None:
         """The sender's id, conversation key and the database's clock; None when the
@@ -267,15 +274,17 @@ class ArrivalStatements:
     ) -> Arrived | None:
         """Store the message of `values` (`_STORED_COLUMNS` but `contact_id`) in one
         statement in autocommit, claimed when `claim` and its turn is free; None when it
-        must be stored by `touch` and `store` instead: on SQLite, for a sender without a
-        row, while a handoff is open, or when another host wrote the sender's row while
-        this statement waited for it (`_at_once_statement`)."""
+        must be stored by `touch` and `store` instead: on SQLite, while a handoff is
+        open, or when another host wrote the sender's row while this statement waited
+        for it (`_at_once_statement`)."""
         if not self.postgres:
             return None
         with db.autocommit() as connection:
             row = self._at_once.run(connection, {
                 **values,
                 "sender": address.value,
+                "is_phone": address.is_phone,
+                "conversation_key": new_conversation_key(),
                 "seen_on": address.channel,
                 "seen_at": now,
                 "now": now,
