@@ -297,7 +297,7 @@ def test_the_database_keeps_only_a_hash_of_the_session_id(app: Flask, sqlite_db:
 def test_a_session_id_the_database_does_not_know_signs_nobody_in(app: Flask, forged: str) -> None:
     make_staff(app, "andi")
     client = signed_in(app, "andi")
-    with client.session_transaction() as cookie_session:
+    with client.session_transaction("/staff/chats") as cookie_session:
         cookie_session["_user_id"] = forged
     assert client.get("/staff/chats").status_code == 302
 
