@@ -8,6 +8,7 @@ retry and replay rules catch, without the citizen's words in them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import bindparam, select
@@ -15,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.conversation.models import Contact, Direction, Message, MessageStatus
 from bot.db import Database, DriverStatement
+from tools.databases import migrated_database, postgres_base_url
 
 _messages = Message.__table__
 
@@ -86,3 +88,26 @@ def test_an_in_list_of_values_that_need_processing_is_refused_when_built(db: Dat
     times = [datetime.now(timezone.utc)]
     with pytest.raises(ValueError, match="IN list"):
         DriverStatement(select(_messages.c.id).where(_messages.c.created_at.in_(times)), db.engine.dialect)
+
+
+def test_an_autocommit_unit_commits_each_statement_and_leaves_the_pool_transactional(tmp_path: Path) -> None:
+    """On PostgreSQL each statement of `Database.autocommit` is committed as it runs, even
+    when the unit then fails; the pooled connection it used (the pool holds one here)
+    then runs transactions again, which roll back on an error."""
+    if not postgres_base_url():
+        pytest.skip("PostgreSQL variant: set TEST_DATABASE_URL to run it")
+    with migrated_database("postgresql", tmp_path) as migrated:
+        db = Database(migrated.url, pool_size=1, max_overflow=0)
+        try:
+            contact_id = _contact(db)
+            now = datetime.now(timezone.utc)
+            with pytest.raises(RuntimeError), db.autocommit() as connection:
+                _insert(db).run(connection, _row(contact_id, "SM-auto", now))
+                raise RuntimeError("the unit fails after its statement")
+            with pytest.raises(RuntimeError), db.transaction() as connection:
+                _insert(db).run(connection, _row(contact_id, "SM-in-transaction", now))
+                raise RuntimeError("the transaction fails")
+            with db.session() as session:
+                assert session.scalars(select(Message.provider_sid)).all() == ["SM-auto"]
+        finally:
+            db.dispose()
