@@ -31,6 +31,10 @@ ELLIPSIS = "..."
 _BASIC = frozenset(GSM7_BASIC)
 _EXTENDED = frozenset(GSM7_EXTENDED)
 _GSM7 = _BASIC | _EXTENDED
+# Every reply runs these: the regular expression engine walks a text in C, where a
+# loop over its characters in Python cost more than the rest of the reply's rules.
+_OUTSIDE_GSM7 = re.compile(f"[^{re.escape(GSM7_BASIC + GSM7_EXTENDED)}]")
+_EXTENDED_CHARS = re.compile(f"[{re.escape(GSM7_EXTENDED)}]")
 
 _REPLACEMENTS = str.maketrans(
     {
@@ -63,7 +67,7 @@ _BLANK_LINE_RUNS = re.compile(r"\n{3,}")
 
 def is_gsm7(text: str) -> bool:
     """Whether text fits the GSM-7 alphabet, basic or extended."""
-    return all(ch in _GSM7 for ch in text)
+    return _OUTSIDE_GSM7.search(text) is None
 
 
 def _count_parts(costs: list[int], single: int, part: int) -> int:
@@ -81,6 +85,8 @@ def _count_parts(costs: list[int], single: int, part: int) -> int:
 def segment_count(text: str) -> int:
     """How many SMS segments text needs; an empty text still costs one."""
     if is_gsm7(text):
+        if len(text) + len(_EXTENDED_CHARS.findall(text)) <= GSM7_SINGLE:
+            return 1
         costs = [2 if ch in _EXTENDED else 1 for ch in text]
         return _count_parts(costs, GSM7_SINGLE, GSM7_PART)
     # Characters beyond the Basic Multilingual Plane (most emoji) take two UTF-16 units.
@@ -95,9 +101,9 @@ def _strip_markdown(text: str) -> str:
     return text
 
 
-def _gsm7_char(ch: str) -> str:
-    if ch in _GSM7:
-        return ch
+def _gsm7_char(found: re.Match[str]) -> str:
+    """A character outside GSM-7 as its look-alike, or nothing."""
+    ch = found.group()
     if unicodedata.category(ch)[0] == "C":
         return ""
     decomposed = unicodedata.normalize("NFKD", ch).translate(_REPLACEMENTS)
@@ -112,7 +118,7 @@ def to_gsm7(text: str) -> str:
     """
     text = _LINE_BREAKS.sub("\n", text or "")
     text = _strip_markdown(text).translate(_REPLACEMENTS)
-    text = "".join(_gsm7_char(ch) for ch in text)
+    text = _OUTSIDE_GSM7.sub(_gsm7_char, text)
     text = _TRAILING_SPACES.sub("\n", _SPACE_RUNS.sub(" ", text))
     return _BLANK_LINE_RUNS.sub("\n\n", text).strip()
 
