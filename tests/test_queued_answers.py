@@ -338,6 +338,26 @@ def _wait_for_lock_waiters(db: Database, count: int) -> None:
     wait_until(waiting, timeout=10)
 
 
+def _one_statement_behind_a_transaction(db: Database, arrival: ArrivalStatements, find: Any) -> Any:
+    """What `store_at_once` gives for PHONE's "SM-second" while a transaction holds the
+    sender's row: the row `find` (touch, or first_contact) gave it, and "SM-first"
+    stored there with its turn claimed."""
+    address = parse_address(PHONE, "ID")
+    now = datetime.now(timezone.utc)
+    second: list[Any] = []
+    with db.transaction() as first:
+        contact_id, _, at = find(first, address, now)
+        assert arrival.store(first, {"contact_id": contact_id, **_inbound_values("SM-first")}, True, now, at)[1]
+        waiting = threading.Thread(
+            target=lambda: second.append(arrival.store_at_once(db, address, _inbound_values("SM-second"), True, now))
+        )
+        waiting.start()
+        _wait_for_lock_waiters(db, 1)
+    waiting.join(10)
+    assert len(second) == 1, "the one statement ended once the transaction did"
+    return second[0]
+
+
 def test_a_known_senders_message_is_stored_and_claimed_in_one_statement(postgres_db: Database) -> None:
     """The webhook's usual case: one statement stores the message, claims its turn on
     the database's clock, and reads the rules' facts; a sender without a row, and one
@@ -373,19 +393,7 @@ def test_one_statement_meeting_a_first_message_creating_its_senders_row_stores_n
     row, then neither creates another nor stores on a snapshot without it."""
     db = postgres_db
     arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
-    address = parse_address(PHONE, "ID")
-    now = datetime.now(timezone.utc)
-    second: list[Any] = []
-    with db.transaction() as first:
-        contact_id, _, at = arrival.first_contact(first, address, now)
-        assert arrival.store(first, {"contact_id": contact_id, **_inbound_values("SM-first")}, True, now, at)[1]
-        waiting = threading.Thread(
-            target=lambda: second.append(arrival.store_at_once(db, address, _inbound_values("SM-second"), True, now))
-        )
-        waiting.start()
-        _wait_for_lock_waiters(db, 1)
-    waiting.join(10)
-    assert second == [None]
+    assert _one_statement_behind_a_transaction(db, arrival, arrival.first_contact) is None
     assert _sids(db) == ["SM-first"]
     with db.session() as session:
         assert session.scalars(select(Contact.address)).all() == [PHONE]
@@ -400,19 +408,7 @@ def test_one_statement_waiting_on_a_webhooks_claim_stores_nothing_and_leaves_it_
     db = postgres_db
     _message_from_phone(db, MessageStatus.ANSWERED)
     arrival = ArrivalStatements(DEFAULT_POLICY, InboundPolicy(30, timedelta(minutes=1)), db)
-    address = parse_address(PHONE, "ID")
-    now = datetime.now(timezone.utc)
-    second: list[Any] = []
-    with db.transaction() as first:
-        contact_id, _, at = arrival.touch(first, address, now) or (0, "", now)
-        assert arrival.store(first, {"contact_id": contact_id, **_inbound_values("SM-first")}, True, now, at)[1]
-        waiting = threading.Thread(
-            target=lambda: second.append(arrival.store_at_once(db, address, _inbound_values("SM-second"), True, now))
-        )
-        waiting.start()
-        _wait_for_lock_waiters(db, 1)
-    waiting.join(10)
-    assert second == [None]
+    assert _one_statement_behind_a_transaction(db, arrival, arrival.touch) is None
     assert _sids(db) == ["SM1", "SM-first"]
 
 

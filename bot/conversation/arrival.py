@@ -6,7 +6,12 @@ Session's bookkeeping more than its statements, and every statement is a round t
 The statements are therefore built once per process, with bound parameters, compiled
 once, and sent on the driver's own connection (`bot/db.py` `DriverStatement`) within
 a bare SQLAlchemy connection's transaction (`Database.transaction`), past the ORM and
-past SQLAlchemy's execution, which cost more CPU than psycopg's. Storing a message is:
+past SQLAlchemy's execution, which cost more CPU than psycopg's.
+
+On PostgreSQL a message is usually stored by one statement in autocommit
+(`store_at_once`), which does all of the below at once and stores nothing when it
+cannot tell that its snapshot saw every claim (`_at_once_statement` says when). Then,
+and on SQLite, storing a message is a transaction of:
 
 1. the sender's row, touched (`UPDATE … RETURNING`, with the database's clock on
    PostgreSQL): this also locks it, as every host's turn claims do
@@ -20,7 +25,8 @@ past SQLAlchemy's execution, which cost more CPU than psycopg's. Storing a messa
    message waits held for the window (bot/channels/later.py). It must be a statement
    of its own after the lock: a PostgreSQL statement sees what was committed when it
    began, so a check inside the locking statement would miss a claim another host
-   committed while this one waited for the row. SQLite reads the facts with one
+   committed while this one waited for the row (unless, as `store_at_once` checks,
+   nobody wrote the row meanwhile). SQLite reads the facts with one
    SELECT and inserts the message with a second statement.
 
 The replies and the message's new status are one statement in autocommit on
@@ -34,7 +40,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    Boolean, Connection, DateTime, Interval, Text, and_, bindparam, case, exists, func, literal, literal_column,
+    Boolean, Connection, Interval, Text, and_, bindparam, case, exists, func, literal, literal_column,
     select, true, update,
 )
 from sqlalchemy.dialects import postgresql
