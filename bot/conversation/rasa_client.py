@@ -17,15 +17,16 @@ turn in the database first.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, ReadTimeoutError
+import pycurl
 
 from bot import metrics
 from bot.conversation.choices import Choice, from_buttons
@@ -37,9 +38,7 @@ _FORM_CHECK_TIMEOUT = 2.0
 # host; one whose host is gone must not hold the turn long before the next is tried.
 _CONNECT_TIMEOUT = 1.0
 _PING_TIMEOUT = 2.0
-# Kept-alive connections per replica: the process's Rasa slots and answer threads.
-_POOL_SIZE = 10
-_JSON_HEADERS = {"Content-Type": "application/json"}
+_JSON_HEADERS = ["Content-Type: application/json"]
 
 
 def rendezvous_order(replicas: Sequence[str], key: str) -> list[str]:
@@ -59,28 +58,55 @@ class RasaRefused(Exception):
         self.status = status
 
 
+class RasaNotAnswered(Exception):
+    """A call that got no HTTP answer at all.
+
+    `sent`: whether any of the request left for the replica. One that never did (a
+    refused connection, an unknown host, a connect time-out) certainly did not run the
+    turn, so the next replica may be asked; one that did may still be running it.
+    """
+
+    def __init__(self, kind: str, sent: bool, detail: str) -> None:
+        super().__init__(detail)
+        self.kind = kind
+        self.sent = sent
+
+
 # What a failed call was, for the metrics (bot/metrics.py) and for whether the turn may
-# have run: only a replica that was never reached certainly did not run it.
-_Failure = (HTTPError, RasaRefused, ValueError)
+# have run.
+_Failure = (RasaNotAnswered, RasaRefused, ValueError)
 
 
 def failure_kind(exc: Exception) -> str:
     """`unreachable`, `timeout`, `http_error`, `bad_answer`, or `other` (counted as such)."""
-    # A connect time-out (NewConnectionError is one) never reached Rasa; a connection
-    # dropped mid-turn did reach it.
-    if isinstance(exc, (ConnectTimeoutError, ProtocolError)):
-        return "unreachable"
-    if isinstance(exc, ReadTimeoutError):
-        return "timeout"
+    if isinstance(exc, RasaNotAnswered):
+        return exc.kind
     if isinstance(exc, RasaRefused):
         return "http_error"
     return "bad_answer" if isinstance(exc, ValueError) else "other"
 
 
 def _maybe_ran(exc: Exception) -> bool:
-    """Whether the request may have reached Rasa with no answer coming back (a time-out,
-    a connection dropped mid-turn), so the turn may have run."""
-    return isinstance(exc, HTTPError) and not isinstance(exc, ConnectTimeoutError)
+    """Whether the request reached Rasa with no answer coming back (a time-out, a
+    connection dropped mid-turn), so the turn may have run."""
+    return isinstance(exc, RasaNotAnswered) and exc.sent
+
+
+def _not_answered(handle: pycurl.Curl, error: pycurl.error) -> RasaNotAnswered:
+    """libcurl's error as our terms: a time-out after the request left is the replica
+    being slow; anything before it left, or a connection dropped, is it being away."""
+    code, detail = error.args
+    sent = handle.getinfo(pycurl.REQUEST_SIZE) > 0
+    kind = "timeout" if code == pycurl.E_OPERATION_TIMEDOUT and sent else "unreachable"
+    return RasaNotAnswered(kind, sent, f"{detail} (curl {code})")
+
+
+class _Handles(threading.local):
+    """One libcurl handle per thread: a handle must not be used by two threads at once,
+    and each keeps its connections to the replicas open from one call to the next."""
+
+    def __init__(self) -> None:
+        self.handle = pycurl.Curl()
 
 
 class RasaUnavailable(RuntimeError):
@@ -118,46 +144,70 @@ class RasaClient:
         # token, which Rasa reads from the `token` query parameter; its REST channel
         # needs none, so the token travels only on the calls that need it.
         self._auth = {"token": token} if token else {}
-        # One pool of kept-alive connections per process: a new TCP connection per
-        # message costs more than the NLU itself on a small machine. urllib3 rather than
-        # requests: the same pool underneath, at half the CPU per call (issue 15).
-        self._http = urllib3.PoolManager(maxsize=_POOL_SIZE, retries=False)
+        # Kept-alive connections, through libcurl: a new TCP connection per message costs
+        # more than the NLU itself on a small machine, and urllib3's pure-Python request
+        # and response handling cost four times libcurl's CPU per call (issue 15).
+        self._handles = _Handles()
 
     def _call(
         self,
         sender: str,
-        method: str,
         path: str,
         timeout: float | None = None,
         *,
         body: Any = None,
         params: dict[str, str] | None = None,
     ) -> Any:
-        """One HTTP call for `sender`'s conversation, at its replica or, if down, the next;
-        the decoded JSON answer.
+        """One HTTP call for `sender`'s conversation, at its replica or, if down, the next:
+        a POST of `body` as JSON, else a GET; the decoded JSON answer.
 
         Only a connection that could not be opened moves on: a replica that accepted
         the request and then timed out may still be running the turn, and the same
         turn sent to another replica would run twice.
         """
         read_timeout = self.timeout if timeout is None else timeout
-        limits = urllib3.Timeout(connect=min(_CONNECT_TIMEOUT, read_timeout), read=read_timeout)
         target = path + ("?" + urlencode(params) if params else "")
         data = None if body is None else json.dumps(body).encode()
-        headers = _JSON_HEADERS if data is not None else None
         order = rendezvous_order(self.replicas, sender)
         for rank, base in enumerate(order):
             try:
-                response = self._http.request(method, base + target, body=data, headers=headers, timeout=limits)
-            except ConnectTimeoutError as exc:
-                if rank == len(order) - 1:
+                status, answer = self._request(base + target, data, min(_CONNECT_TIMEOUT, read_timeout), read_timeout)
+            except RasaNotAnswered as exc:
+                if exc.sent or rank == len(order) - 1:
                     raise
-                log.warning("Rasa replica %s unreachable (%s); trying the next", base, exc.__class__.__name__)
+                log.warning("Rasa replica %s unreachable (%s); trying the next", base, exc)
                 continue
-            if response.status >= 400:
-                raise RasaRefused(response.status)
-            return json.loads(response.data)
+            if status >= 400:
+                raise RasaRefused(status)
+            return json.loads(answer)
         raise AssertionError("unreachable: the loop returns or raises")
+
+    def _request(self, url: str, data: bytes | None, connect_timeout: float, timeout: float) -> tuple[int, bytes]:
+        """One HTTP request on this thread's handle (a POST of `data`, else a GET):
+        the status and the body, or RasaNotAnswered.
+
+        `timeout` bounds the whole call. Only the settings are reset between calls,
+        not the handle's open connections. No proxy: the replicas are the operator's
+        own hosts, and an exported http_proxy must not come between.
+        """
+        handle = self._handles.handle
+        handle.reset()
+        answer = io.BytesIO()
+        handle.setopt(pycurl.URL, url)
+        handle.setopt(pycurl.NOSIGNAL, 1)
+        handle.setopt(pycurl.PROXY, "")
+        handle.setopt(pycurl.MAXCONNECTS, len(self.replicas))
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect_timeout * 1000))
+        handle.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
+        handle.setopt(pycurl.WRITEDATA, answer)
+        if data is not None:
+            handle.setopt(pycurl.HTTPHEADER, _JSON_HEADERS)
+            handle.setopt(pycurl.POSTFIELDS, data)
+        try:
+            handle.perform()
+        except pycurl.error as exc:
+            raise _not_answered(handle, exc) from exc
+        return handle.getinfo(pycurl.RESPONSE_CODE), answer.getvalue()
 
     def send(self, sender: str, text: str, metadata: dict[str, Any]) -> list[BotReply]:
         """Ask Rasa for the answer to `text`.
@@ -167,7 +217,7 @@ class RasaClient:
         """
         payload = {"sender": sender, "message": text, "metadata": metadata}
         try:
-            body = self._call(sender, "POST", "/webhooks/rest/webhook", body=payload)
+            body = self._call(sender, "/webhooks/rest/webhook", body=payload)
         except _Failure as exc:
             metrics.count_rasa_error(failure_kind(exc))
             raise RasaUnavailable(f"rasa request failed: {exc.__class__.__name__}", _maybe_ran(exc)) from exc
@@ -191,7 +241,7 @@ class RasaClient:
         """
         try:
             tracker = self._call(
-                sender, "GET", f"/conversations/{sender}/tracker", params={**self._auth, "include_events": "ALL"}
+                sender, f"/conversations/{sender}/tracker", params={**self._auth, "include_events": "ALL"}
             )
             events = tracker.get("events") or []
         except (*_Failure, AttributeError) as exc:
@@ -218,7 +268,6 @@ class RasaClient:
         try:
             tracker = self._call(
                 sender,
-                "GET",
                 f"/conversations/{sender}/tracker",
                 # The citizen's webhook waits on this; a slow Rasa means "no form".
                 timeout=min(self.timeout, _FORM_CHECK_TIMEOUT),
@@ -232,7 +281,7 @@ class RasaClient:
         """Restart a conversation's tracker so the bot forgets stale context."""
         try:
             self._call(
-                sender, "POST", f"/conversations/{sender}/tracker/events", body={"event": "restart"}, params=self._auth
+                sender, f"/conversations/{sender}/tracker/events", body={"event": "restart"}, params=self._auth
             )
         except _Failure as exc:
             raise RasaUnavailable(f"rasa reset failed: {exc.__class__.__name__}") from exc
@@ -244,16 +293,17 @@ class RasaClient:
 
     def replica_ready(self, base: str) -> bool:
         """True when the Rasa server at `base` answers and has a model loaded."""
+        status_url = f"{base}/status" + ("?" + urlencode(self._auth) if self._auth else "")
         try:
-            response = self._http.request("GET", f"{base}/status", fields=self._auth, timeout=_PING_TIMEOUT)
-            if response.status == 200:
-                return bool(json.loads(response.data).get("model_file"))
-            if response.status in (401, 403):
+            status, answer = self._request(status_url, None, _CONNECT_TIMEOUT, _PING_TIMEOUT)
+            if status == 200:
+                return bool(json.loads(answer).get("model_file"))
+            if status in (401, 403):
                 # A wrong or missing RASA_TOKEN: chats could not be handed back nor
                 # follow-ups settled, so Rasa is not ready for this app.
-                log.error("Rasa refused RASA_TOKEN (HTTP %d)", response.status)
+                log.error("Rasa refused RASA_TOKEN (HTTP %d)", status)
                 return False
             # Without --enable-api /status is absent; the root URL still proves liveness.
-            return self._http.request("GET", f"{base}/", timeout=_PING_TIMEOUT).status == 200
-        except (HTTPError, ValueError, AttributeError):
+            return self._request(f"{base}/", None, _CONNECT_TIMEOUT, _PING_TIMEOUT)[0] == 200
+        except (RasaNotAnswered, ValueError, AttributeError):
             return False
