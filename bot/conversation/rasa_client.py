@@ -92,11 +92,21 @@ def _maybe_ran(exc: Exception) -> bool:
     return isinstance(exc, RasaNotAnswered) and exc.sent
 
 
+# libcurl's errors that mean no connection to the replica could be opened.
+_NEVER_CONNECTED = frozenset({pycurl.E_COULDNT_RESOLVE_HOST, pycurl.E_COULDNT_CONNECT})
+
+
 def _not_answered(handle: pycurl.Curl, error: pycurl.error) -> RasaNotAnswered:
     """libcurl's error as our terms: a time-out after the request left is the replica
-    being slow; anything before it left, or a connection dropped, is it being away."""
+    being slow; anything before it left, or a connection dropped, is it being away.
+
+    A kept-alive connection found dead when the request went out is tried again on a
+    new one by libcurl itself, and the bytes written to the dead one still count in
+    REQUEST_SIZE: a replica that then refuses the new connection was stopped, and
+    never saw the turn.
+    """
     code, detail = error.args
-    sent = handle.getinfo(pycurl.REQUEST_SIZE) > 0
+    sent = code not in _NEVER_CONNECTED and handle.getinfo(pycurl.REQUEST_SIZE) > 0
     kind = "timeout" if code == pycurl.E_OPERATION_TIMEDOUT and sent else "unreachable"
     return RasaNotAnswered(kind, sent, f"{detail} (curl {code})")
 

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -58,9 +58,11 @@ def raw_server(serve: Callable[[socket.socket], None]) -> Iterator[tuple[str, li
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
     finally:
-        listener.close()
-        for conn in accepted:
-            conn.close()
+        # shutdown, not close alone: a thread blocked on a socket keeps it open.
+        for sock in (listener, *accepted):
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 def _drop_after_reading(conn: socket.socket) -> None:
@@ -78,8 +80,9 @@ def _answer_once_then_close_when_idle(conn: socket.socket) -> None:
 
 
 def _answer_every_request(conn: socket.socket) -> None:
-    while _read_request(conn):
-        conn.sendall(_KEPT_ALIVE)
+    with suppress(OSError):
+        while _read_request(conn):
+            conn.sendall(_KEPT_ALIVE)
 
 
 def test_a_connection_dropped_mid_turn_may_have_run_and_is_not_asked_elsewhere() -> None:
@@ -111,6 +114,20 @@ def test_a_kept_alive_connection_the_replica_closed_while_idle_does_not_lose_the
         time.sleep(0.3)
         assert client.send("k1", "cek", {})[0].text == "Halo"
     assert len(accepted) == 2, "the second message needed a new connection"
+
+
+def test_a_replica_stopped_after_answering_on_a_kept_alive_connection_sends_the_next_turn_to_the_next() -> None:
+    """The kept-alive connection to a stopped replica is dead, not a turn in flight."""
+    other = FakeRasa()
+    with other.serve() as server:
+        with raw_server(_answer_every_request) as (stopping, _):
+            urls = [stopping, server.url]
+            key = next(k for k in KEYS if rendezvous_order(urls, k)[0] == stopping)
+            client = RasaClient(urls, timeout=2)
+            assert client.send(key, "halo", {})[0].text == "Halo"
+        time.sleep(0.1)
+        assert client.send(key, "cek", {})[0].text == "Halo, ada yang bisa dibantu?"
+    assert [body["message"] for body in other.received] == ["cek"]
 
 
 def test_messages_from_one_thread_share_one_connection_to_the_replica() -> None:
