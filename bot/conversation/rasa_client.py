@@ -207,8 +207,9 @@ class RasaClient:
         handle.setopt(pycurl.NOSIGNAL, 1)
         handle.setopt(pycurl.PROXY, "")
         handle.setopt(pycurl.MAXCONNECTS, len(self.replicas))
-        handle.setopt(pycurl.CONNECTTIMEOUT_MS, int(connect_timeout * 1000))
-        handle.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))
+        # libcurl reads 0 as "no limit": a time-out below a millisecond is one.
+        handle.setopt(pycurl.CONNECTTIMEOUT_MS, max(1, round(connect_timeout * 1000)))
+        handle.setopt(pycurl.TIMEOUT_MS, max(1, round(timeout * 1000)))
         handle.setopt(pycurl.WRITEDATA, answer)
         if data is not None:
             handle.setopt(pycurl.HTTPHEADER, _JSON_HEADERS)

@@ -107,6 +107,13 @@ def test_a_slow_replica_is_counted_as_a_timeout_and_one_that_is_down_as_unreacha
     assert (failure_kind(refused.value.__cause__), refused.value.maybe_ran) == ("unreachable", False)
 
 
+def test_a_time_out_of_zero_still_bounds_the_call() -> None:
+    """libcurl reads 0 as no limit: RASA_TIMEOUT=0 must not let a hung Rasa hold the turn."""
+    with FakeRasa(delay=1.0).serve() as server, pytest.raises(RasaUnavailable) as raised:
+        RasaClient(server.url, timeout=0).send("k1", "halo", {})
+    assert failure_kind(raised.value.__cause__) == "timeout"
+
+
 def test_a_kept_alive_connection_the_replica_closed_while_idle_does_not_lose_the_next_message() -> None:
     with raw_server(_answer_once_then_close_when_idle) as (url, accepted):
         client = RasaClient(url, timeout=2)
