@@ -41,8 +41,8 @@ sys.path.insert(0, str(ROOT))
 from bot.db import Database  # noqa: E402
 from bot.registry.demo import seed_demo  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
-    PART_GAP_SECONDS, AppTarget, Inbox, Population, Run, _service, app_environment, database, drive, instant_rasa,
-    load_average, machine_line, pooled, registered_phones, settle_accounts, summary,
+    PART_GAP_SECONDS, AppTarget, Inbox, Population, Run, _service, answered_in_response, app_environment, database,
+    drive, instant_rasa, load_average, machine_line, pooled, registered_phones, settle_accounts, summary,
 )
 from scripts.bench_turn import _wait_for, cpu_of  # noqa: E402
 from tools.processes import free_port  # noqa: E402
@@ -92,15 +92,6 @@ def running_app(root: Path, env: dict[str, str], work: Path, app: str) -> Iterat
         base = f"http://127.0.0.1:{port}"
         _wait_for(base + "/healthz", work / "gunicorn.log")
         yield base, {"web": web.pid, "answers": answers.pid}
-
-
-def _answered_in_response(run: Run) -> None:
-    """The floor's samples, settled by their responses alone: it stores nothing to look up."""
-    for sample in run.samples:
-        if sample.outcome == "ok" and sample.texts:
-            sample.latency_ms = sample.webhook_ms
-        elif sample.outcome == "ok":
-            sample.outcome = "lost"
 
 
 def _label(revision: str) -> str:
@@ -181,7 +172,7 @@ def main() -> None:
                         if variant.stores:
                             settle_accounts(db, inbox, run, since)
                         else:
-                            _answered_in_response(run)
+                            answered_in_response(run)
                         variant.rounds.append(run)
                         print(f"  round {number + 1}: {variant.name}: {summary(run)['messages']} messages, "
                               f"app {_app_cpu(run):.2f} ms CPU per message", flush=True)

@@ -603,6 +603,16 @@ _APOLOGIES = (replies.SERVICE_DOWN[:40], replies.STORAGE_DOWN[:40])
 _WALL_MINUS_MONOTONIC = time.time() - time.monotonic()
 
 
+def answered_in_response(run: Run) -> None:
+    """Settle the samples of an app that stores nothing (scripts/bench_floor.py) by their
+    responses alone: an answer in the TwiML, or lost."""
+    for sample in run.samples:
+        if sample.outcome == "ok" and sample.texts:
+            sample.latency_ms = sample.webhook_ms
+        elif sample.outcome == "ok":
+            sample.outcome = "lost"
+
+
 def settle_accounts(db: Database, inbox: Inbox, run: Run, since: float) -> None:
     """Settle each sample by its inbound message: the path and time of its first answer,
     apologies, and how many reply groups reached the phone.

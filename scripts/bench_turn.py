@@ -16,7 +16,10 @@ scripts/eval_nlu.py (macro-F1 after the fallback, NIK and reference accuracy).
 
 Printed per configuration: messages/s, p50/p95, Rasa, action server, web and answer
 workers' CPU per message, the app's CPU as a share of Rasa's, and the ratio of Rasa's
-CPU to the baseline's, pooled over the rounds and round by round.
+CPU to the baseline's, pooled over the rounds and round by round. The last row, the
+floor, serves scripts/bench_floor.py in the app's place in front of the shipped
+configuration: what any message costs the web process on this stack, in the same run
+and at the same pace; its CPU is also given as a share of the shipped row's Rasa.
 
     .venv/bin/python scripts/bench_turn.py [--quick] [--phones 4] [--seconds 20] [--rounds 3]
 """
@@ -43,7 +46,8 @@ sys.path.insert(0, str(ROOT))
 from bot.db import Database  # noqa: E402
 from bot.registry.demo import seed_demo  # noqa: E402
 from scripts.bench_load import (  # noqa: E402
-    PART_GAP_SECONDS, TRACKER_STORE_URL, AppTarget, Inbox, Population, Run, _delete_keys, _processes, _service, app_environment,
+    PART_GAP_SECONDS, TRACKER_STORE_URL, AppTarget, Inbox, Population, Run, _delete_keys, _processes, _service,
+    answered_in_response, app_environment,
     load_average, machine_line,
     database, drive, pooled, redis_reachable, registered_phones, settle_accounts, summary,
 )
@@ -57,16 +61,21 @@ RASA_PYTHON = ROOT / ".venv-rasa" / "bin" / "python"
 # response against its schema cost 17 ms there, 2 ms with 3.2.0 (see the README).
 BASELINE_JSONSCHEMA = "jsonschema==4.17.3"
 WARM_UP_SECONDS = 5
+# The row that is the configuration as it ships.
+SHIPPED = "config.yml"
 
 
 @dataclass(frozen=True)
 class Setup:
-    """One configuration: a name, what it changes, its Rasa config and extra environment."""
+    """One configuration: a name, what it changes, its Rasa config and extra environment,
+    and the app gunicorn serves in front of it (the floor stores nothing to settle)."""
 
     name: str
     change: str
     config: Path
     rasa_env: dict[str, str] = field(default_factory=dict)
+    app: str = "app:create_app()"
+    stores: bool = True
 
 
 @dataclass
@@ -120,10 +129,13 @@ def setups() -> list[Setup]:
               TF_DEFAULT_THREADS),
         Setup("no TED", "TEDPolicy removed: rules and memoization decide every action", shipped,
               TF_DEFAULT_THREADS),
-        Setup("config.yml", "TensorFlow's thread pools at one thread each: as it ships", shipped),
+        Setup(SHIPPED, "TensorFlow's thread pools at one thread each: as it ships", shipped),
         Setup("DIET 0 layers", "DIET without its transformer layers",
               _variant(shipped, "diet-no-transformer", "  - name: DIETClassifier\n",
                        "    number_of_transformer_layers: 0\n")),
+        Setup("floor", "config.yml behind scripts/bench_floor.py: the webhook, its signature, Rasa and the "
+              "TwiML, storing nothing (texts go to Rasa as written, keywords through the NLU)", shipped,
+              app="scripts.bench_floor:create_app()", stores=False),
     ]
 
 
@@ -165,7 +177,7 @@ def stack(setup: Setup, model: Path, env: dict[str, str], action: tuple[str, int
         port = free_port()
         gunicorn = [
             str(ROOT / ".venv" / "bin" / "gunicorn"), "--config", str(ROOT / "gunicorn.conf.py"),
-            "--bind", f"127.0.0.1:{port}", "app:create_app()",
+            "--bind", f"127.0.0.1:{port}", setup.app,
         ]
         answerer = [str(ROOT / ".venv" / "bin" / "python"), "-m", "bot.conversation.answerer"]
         web = stack_.enter_context(_service(gunicorn, app_env, folder / "gunicorn.log"))
@@ -225,6 +237,13 @@ def report(stacks: list[Stack], scores: dict[Path, dict[str, Any]]) -> None:
         defects = {k: f[k] for k in ("errors", "timeouts", "apologies", "lost", "twice") if f[k]}
         print(f"{'':<4}{item.setup.change}; Rasa/before round by round: "
               + ", ".join(f"{ratio:.2f}" for ratio in by_round) + (f"; defects {defects}" if defects else ""))
+    shipped = next((item for item in stacks if item.setup.name == SHIPPED), None)
+    for item in stacks:
+        if not item.setup.stores and shipped is not None:
+            rasa = _per_message(pooled(shipped.rounds))["rasa"]
+            app = sum(_per_message(pooled(item.rounds))[role] for role in ("web", "answers"))
+            print(f"\n{item.setup.name}: the app's {app:.1f} ms per message is {app / rasa:.0%} of "
+                  f"{shipped.setup.name}'s Rasa ({rasa:.1f} ms)")
 
 
 def parse_args() -> argparse.Namespace:
@@ -272,7 +291,10 @@ def main() -> None:
                             run = drive(item.setup.name, AppTarget(item.base, inbox), population, args.phones,
                                         WARM_UP_SECONDS, args.seconds, cpu=cpu_of(item.trees))
                             time.sleep(4 * PART_GAP_SECONDS)  # an answer sent twice would arrive about now
-                            settle_accounts(db, inbox, run, since)
+                            if item.setup.stores:
+                                settle_accounts(db, inbox, run, since)
+                            else:
+                                answered_in_response(run)
                             item.rounds.append(run)
                             figures = summary(run)
                             print(f"  round {number + 1}: {item.setup.name}: {figures['messages']} messages, "
