@@ -111,6 +111,10 @@ def _not_answered(handle: pycurl.Curl, error: pycurl.error) -> RasaNotAnswered:
     return RasaNotAnswered(kind, sent, f"{detail} (curl {code})")
 
 
+def _with_query(path: str, params: dict[str, str] | None) -> str:
+    return path + ("?" + urlencode(params) if params else "")
+
+
 class _Handles(threading.local):
     """One libcurl handle per thread: a handle must not be used by two threads at once,
     and each keeps its connections to the replicas open from one call to the next."""
@@ -176,7 +180,7 @@ class RasaClient:
         turn sent to another replica would run twice.
         """
         read_timeout = self.timeout if timeout is None else timeout
-        target = path + ("?" + urlencode(params) if params else "")
+        target = _with_query(path, params)
         data = None if body is None else json.dumps(body).encode()
         order = rendezvous_order(self.replicas, sender)
         for rank, base in enumerate(order):
@@ -230,8 +234,9 @@ class RasaClient:
         try:
             body = self._call(sender, "/webhooks/rest/webhook", body=payload)
         except _Failure as exc:
-            metrics.count_rasa_error(failure_kind(exc))
-            raise RasaUnavailable(f"rasa request failed: {exc.__class__.__name__}", _maybe_ran(exc)) from exc
+            kind = failure_kind(exc)
+            metrics.count_rasa_error(kind)
+            raise RasaUnavailable(f"rasa request failed: {kind}", _maybe_ran(exc)) from exc
         replies = [
             BotReply(text=item.get("text") or "", image=item.get("image"), choices=from_buttons(item.get("buttons")))
             for item in body
@@ -256,7 +261,7 @@ class RasaClient:
             )
             events = tracker.get("events") or []
         except (*_Failure, AttributeError) as exc:
-            raise RasaUnavailable(f"rasa tracker read failed: {exc.__class__.__name__}") from exc
+            raise RasaUnavailable(f"rasa tracker read failed: {failure_kind(exc)}") from exc
         texts: list[str] | None = None
         for event in events:
             kind = event.get("event")
@@ -295,7 +300,7 @@ class RasaClient:
                 sender, f"/conversations/{sender}/tracker/events", body={"event": "restart"}, params=self._auth
             )
         except _Failure as exc:
-            raise RasaUnavailable(f"rasa reset failed: {exc.__class__.__name__}") from exc
+            raise RasaUnavailable(f"rasa reset failed: {failure_kind(exc)}") from exc
 
     def ping(self) -> bool:
         """True when some Rasa replica answers with a model loaded: conversations of a
@@ -304,7 +309,7 @@ class RasaClient:
 
     def replica_ready(self, base: str) -> bool:
         """True when the Rasa server at `base` answers and has a model loaded."""
-        status_url = f"{base}/status" + ("?" + urlencode(self._auth) if self._auth else "")
+        status_url = base + _with_query("/status", self._auth)
         try:
             status, answer = self._request(status_url, None, _CONNECT_TIMEOUT, _PING_TIMEOUT)
             if status == 200:
